@@ -1,0 +1,74 @@
+"""Exception classes a caller of the kindlike API can catch.
+
+Every error kindlike raises on purpose derives from KindlikeError; the CLI
+prints its message as one line (plus a fix hint when there is one) and exits
+non-zero, showing a traceback only with -v.
+"""
+from __future__ import annotations
+
+
+class KindlikeError(Exception):
+    """Base class of every error kindlike reports to a user."""
+
+    def __init__(self, message: str, *, fix: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def lines(self) -> list[str]:
+        out = [f"ERROR: {self.message}"]
+        if self.fix:
+            out.append(f"  fix: {self.fix}")
+        return out
+
+
+class ConfigError(KindlikeError):
+    """The cluster configuration is invalid; `problems` holds one line per problem,
+    each starting with the field path (e.g. `nodes[1].role: ...`)."""
+
+    def __init__(self, problems: list[str], source: str = "config"):
+        self.problems = list(problems)
+        self.source = source
+        n = len(self.problems)
+        super().__init__(f"{source} is invalid ({n} problem{'s' if n != 1 else ''})")
+
+    def lines(self) -> list[str]:
+        return [f"ERROR: {self.message}"] + [f"  {p}" for p in self.problems]
+
+
+class EngineError(KindlikeError):
+    """A container engine call failed or no engine could be reached."""
+
+
+class NoEngineError(EngineError):
+    """Neither Docker nor Podman can be reached."""
+
+
+class ExecError(EngineError):
+    """A command run inside a node exited non-zero."""
+
+    def __init__(self, node: str, cmd: list[str], code: int, output: str):
+        self.node, self.cmd, self.code, self.output = node, cmd, code, output
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        super().__init__(
+            f"command {' '.join(cmd)!r} failed on node {node} (exit {code})"
+            + (f":\n{tail}" if tail else "")
+        )
+
+
+class ClusterError(KindlikeError):
+    """A cluster-level operation failed (create, delete, lookup)."""
+
+
+class StepError(ClusterError):
+    """A named creation step failed; carries the step and node for the message."""
+
+    def __init__(self, step: str, cause: BaseException, node: str | None = None):
+        self.step, self.node, self.cause = step, node, cause
+        where = f" on node {node}" if node else ""
+        msg = getattr(cause, "message", None) or str(cause)
+        super().__init__(f"step '{step}' failed{where}: {msg}")
+
+
+class NotAvailableYet(KindlikeError):
+    """A command whose implementation has not landed yet."""
