@@ -1,0 +1,204 @@
+"""The one small interface every container engine implements.
+
+Cluster code only ever talks to an `Engine` and to node names; it never knows
+whether Docker or Podman runs the nodes (kind's `Provider` is the model).
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """Facts about the engine that decide how nodes are configured."""
+
+    name: str  # "docker" or "podman"
+    version: str
+    rootless: bool
+    cgroup_version: int  # 1 or 2
+    cgroup_driver: str  # "cgroupfs", "systemd" or "none"
+    memory_limit: bool
+    pids_limit: bool
+    cpu_limit: bool
+    endpoint: str = ""
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """A port to publish. host_port 0 = kindlike picks a free port before
+    starting the node; -1 = the engine picks (read back after start)."""
+
+    container_port: int
+    host_port: int = -1
+    listen_address: str = "127.0.0.1"
+    protocol: str = "TCP"  # TCP | UDP | SCTP
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    host_path: str
+    container_path: str
+    read_only: bool = False
+    propagation: str = "None"  # None | HostToContainer | Bidirectional
+    selinux_relabel: bool = False
+
+
+@dataclass
+class NodeSpec:
+    """Everything an engine needs to start one node container."""
+
+    name: str
+    image: str
+    network: str
+    labels: dict[str, str] = field(default_factory=dict)
+    ports: list[PortSpec] = field(default_factory=list)
+    mounts: list[MountSpec] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    # Extra devices (e.g. /dev/fuse under rootless) and tmpfs targets.
+    devices: list[str] = field(default_factory=list)
+    tmpfs: list[str] = field(default_factory=lambda: ["/tmp", "/run"])
+    # Anonymous volume for /var: containerd's state must not sit on the
+    # container's overlay root (overlay-on-overlay breaks its snapshotter).
+    var_volume: bool = True
+    command: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container as listed by the engine, with kindlike's labels."""
+
+    name: str
+    id: str
+    image: str
+    state: str  # running, exited, created, ...
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return (self.stdout + ("\n" if self.stdout and self.stderr else "") + self.stderr).strip()
+
+
+class Engine(abc.ABC):
+    """A container engine that can run kindlike nodes."""
+
+    name: str = "engine"
+
+    # -- facts -------------------------------------------------------------
+    @abc.abstractmethod
+    def info(self) -> EngineInfo: ...
+
+    # -- networks ----------------------------------------------------------
+    @abc.abstractmethod
+    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
+        """Create a user-defined bridge network (with DNS) unless it exists."""
+
+    @abc.abstractmethod
+    def delete_network(self, name: str) -> bool:
+        """Remove the network; False when it did not exist."""
+
+    @abc.abstractmethod
+    def network_exists(self, name: str) -> bool: ...
+
+    # -- containers --------------------------------------------------------
+    @abc.abstractmethod
+    def run_node(self, spec: NodeSpec) -> None:
+        """Create and start a node container (privileged, private cgroupns)."""
+
+    @abc.abstractmethod
+    def list_containers(self, labels: dict[str, str] | None = None, all: bool = True) -> list[Container]:
+        """Containers carrying every given label (value None = any value)."""
+
+    @abc.abstractmethod
+    def inspect(self, name: str) -> dict:
+        """The engine's raw inspect document for a container."""
+
+    @abc.abstractmethod
+    def container_ips(self, name: str, network: str) -> tuple[str, str]:
+        """(IPv4, IPv6) of the container on the network; "" when absent."""
+
+    @abc.abstractmethod
+    def published_port(self, name: str, container_port: int, protocol: str = "TCP") -> tuple[str, int]:
+        """(host address, host port) a container port is published on."""
+
+    @abc.abstractmethod
+    def exec(
+        self,
+        name: str,
+        cmd: list[str],
+        *,
+        stdin: bytes | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult:
+        """Run a command in a running container and wait for it."""
+
+    @abc.abstractmethod
+    def copy_to(self, name: str, src: Path | bytes, dest: str, mode: int = 0o644) -> None:
+        """Copy a host file (or bytes) to the absolute path `dest` in the node."""
+
+    @abc.abstractmethod
+    def copy_from(self, name: str, src: str, dest: Path) -> None:
+        """Copy a file or directory from the node to the host path `dest`."""
+
+    @abc.abstractmethod
+    def logs(self, name: str, tail: int | None = None) -> str: ...
+
+    @abc.abstractmethod
+    def remove_containers(self, names: list[str]) -> None:
+        """Force-remove containers and their anonymous volumes; missing ones are fine."""
+
+    @abc.abstractmethod
+    def remove_volumes(self, labels: dict[str, str]) -> list[str]:
+        """Remove named volumes carrying the labels; returns their names."""
+
+    @abc.abstractmethod
+    def list_volumes(self, labels: dict[str, str]) -> list[str]: ...
+
+    @abc.abstractmethod
+    def list_networks(self, labels: dict[str, str]) -> list[str]: ...
+
+    # -- images ------------------------------------------------------------
+    @abc.abstractmethod
+    def image_exists(self, ref: str) -> bool: ...
+
+    @abc.abstractmethod
+    def image_labels(self, ref: str) -> dict[str, str]: ...
+
+    @abc.abstractmethod
+    def image_id(self, ref: str) -> str: ...
+
+    @abc.abstractmethod
+    def remove_image(self, ref: str) -> None: ...
+
+    @abc.abstractmethod
+    def save_images(self, refs: list[str], dest: Path) -> None:
+        """Write a docker-save format archive of the images to `dest`."""
+
+    @abc.abstractmethod
+    def build_command(self) -> list[str]:
+        """argv prefix of the engine CLI, e.g. ["docker", "-H", "unix://..."].
+
+        Image builds stream progress and honour .dockerignore best through
+        the CLI, so builds shell out to it rather than to the API."""
+
+    def close(self) -> None:
+        """Release connections and anything the engine object started."""
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
