@@ -1,0 +1,1 @@
+"""Cluster creation, one module per step."""

@@ -1,0 +1,188 @@
+"""Engine-neutral helpers shared by the Docker and Podman implementations.
+
+docker-py and podman-py expose near-identical container objects (exec_run,
+put_archive, get_archive, logs, attrs), so everything that only touches a
+container object lives here once.
+"""
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import socket
+import tarfile
+from pathlib import Path, PurePosixPath
+
+import tenacity
+
+from kindlike.engines.base import Engine, ExecResult, MountSpec, PortSpec
+from kindlike.errors import EngineError
+
+# Engine daemons occasionally answer 5xx or drop a connection while busy
+# (many parallel container starts on 2 cores); these calls are idempotent.
+retry_engine = tenacity.retry(
+    reraise=True,
+    stop=tenacity.stop_after_attempt(4),
+    wait=tenacity.wait_exponential(multiplier=0.3, max=3),
+    retry=tenacity.retry_if_exception_type((ConnectionError, OSError)),
+)
+
+PROPAGATION = {"None": "rprivate", "HostToContainer": "rslave", "Bidirectional": "rshared"}
+
+
+def pick_free_port(address: str, protocol: str = "TCP") -> int:
+    """Ask the kernel for a free port on `address` (kind does the same for
+    hostPort 0 and apiServerPort 0; the port could be taken again before the
+    engine binds it, which is why -1, engine-picked, exists too)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    kind = socket.SOCK_DGRAM if protocol.upper() == "UDP" else socket.SOCK_STREAM
+    bind_to = "" if address in ("0.0.0.0", "::") else address
+    with socket.socket(family, kind) as s:
+        s.bind((bind_to, 0))
+        return s.getsockname()[1]
+
+
+def resolve_host_port(p: PortSpec) -> PortSpec:
+    """Turn host_port 0 into a concrete free port; -1 stays engine-picked."""
+    if p.host_port == 0:
+        return PortSpec(p.container_port, pick_free_port(p.listen_address, p.protocol), p.listen_address, p.protocol)
+    return p
+
+
+def bind_string(m: MountSpec) -> str:
+    opts = ["ro" if m.read_only else "rw", PROPAGATION.get(m.propagation, "rprivate")]
+    if m.selinux_relabel:
+        opts.append("z")
+    return f"{m.host_path}:{m.container_path}:{','.join(opts)}"
+
+
+def tar_single_file(name: str, data: bytes, mode: int) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        info.mode = mode
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def published_from_inspect(attrs: dict, container_port: int, protocol: str) -> tuple[str, int]:
+    ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    bindings = ports.get(f"{container_port}/{protocol.lower()}") or []
+    for b in bindings:
+        if b.get("HostPort"):
+            return (b.get("HostIp") or "0.0.0.0", int(b["HostPort"]))
+    raise EngineError(f"port {container_port}/{protocol} of {attrs.get('Name', '?').lstrip('/')} is not published")
+
+
+def ips_from_inspect(attrs: dict, network: str) -> tuple[str, str]:
+    nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    net = nets.get(network) or {}
+    return (net.get("IPAddress") or "", net.get("GlobalIPv6Address") or "")
+
+
+class SdkEngine(Engine):
+    """Container-object operations common to docker-py and podman-py."""
+
+    client = None  # set by subclasses
+
+    def _container(self, name: str):
+        try:
+            return self.client.containers.get(name)
+        except Exception as e:  # both SDKs raise their own NotFound
+            if type(e).__name__ == "NotFound":
+                raise EngineError(f"node container {name!r} does not exist") from e
+            raise
+
+    def inspect(self, name: str) -> dict:
+        return self._container(name).attrs
+
+    def container_ips(self, name: str, network: str) -> tuple[str, str]:
+        return ips_from_inspect(self.inspect(name), network)
+
+    def published_port(self, name: str, container_port: int, protocol: str = "TCP") -> tuple[str, int]:
+        return published_from_inspect(self.inspect(name), container_port, protocol)
+
+    def exec(self, name, cmd, *, stdin=None, env=None, timeout=None) -> ExecResult:
+        c = self._container(name)
+        cleanup = None
+        if stdin is not None:
+            # Neither SDK can feed stdin to a non-socket exec; a file in the
+            # node's tmpfs works the same on every engine.
+            cleanup = f"/tmp/.kindlike-stdin-{secrets.token_hex(6)}"
+            self._put(c, cleanup, stdin, 0o600)
+            cmd = ["sh", "-c", 'f="$1"; shift; "$@" < "$f"; rc=$?; rm -f "$f"; exit $rc', "sh", cleanup, *cmd]
+        if timeout:
+            cmd = ["timeout", "--kill-after=5", str(int(timeout)), *cmd]
+        code, out = c.exec_run(cmd, demux=True, environment=env or None)
+        stdout, stderr = out if isinstance(out, tuple) else (out, b"")
+        return ExecResult(
+            code if code is not None else -1,
+            (stdout or b"").decode(errors="replace"),
+            (stderr or b"").decode(errors="replace"),
+        )
+
+    def _put(self, c, dest: str, data: bytes, mode: int) -> None:
+        p = PurePosixPath(dest)
+        if not p.is_absolute():
+            raise EngineError(f"copy destination must be an absolute path, got {dest!r}")
+        ok = c.put_archive(str(p.parent), tar_single_file(p.name, data, mode))
+        if ok is False:
+            raise EngineError(f"could not copy into {c.name}:{dest} (does {p.parent} exist?)")
+
+    def copy_to(self, name, src, dest, mode=0o644) -> None:
+        data = src if isinstance(src, bytes) else Path(src).read_bytes()
+        self._put(self._container(name), dest, data, mode)
+
+    def copy_from(self, name, src, dest) -> None:
+        c = self._container(name)
+        stream, _stat = c.get_archive(src)
+        buf = io.BytesIO(b"".join(stream))
+        dest = Path(dest)
+        with tarfile.open(fileobj=buf) as tar:
+            members = tar.getmembers()
+            if len(members) == 1 and members[0].isfile():
+                f = tar.extractfile(members[0])
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(f.read() if f else b"")
+                return
+            # A directory: the archive's top entry is the directory's own name.
+            dest.mkdir(parents=True, exist_ok=True)
+            top = members[0].name.split("/")[0] if members else ""
+            for m in members:
+                rel = m.name[len(top):].lstrip("/") if top else m.name
+                if not rel or m.issym() or m.islnk() or m.isdev():
+                    continue
+                m.name = rel
+                tar.extract(m, dest, filter="data")
+
+    def logs(self, name, tail=None) -> str:
+        kw = {"stdout": True, "stderr": True}
+        if tail:
+            kw["tail"] = tail
+        out = self._container(name).logs(**kw)
+        if not isinstance(out, (bytes, bytearray)):
+            out = b"".join(out)
+        return bytes(out).decode(errors="replace")
+
+    def remove_containers(self, names: list[str]) -> None:
+        for name in names:
+            try:
+                c = self.client.containers.get(name)
+            except Exception as e:
+                if type(e).__name__ == "NotFound":
+                    continue
+                raise
+            c.remove(force=True, v=True)
+
+    def build_command(self) -> list[str]:
+        return [self.name]
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+def label_filter(labels: dict[str, str | None]) -> list[str]:
+    """Engine list filters: `key=value`, or bare `key` for any value."""
+    return [k if v is None else f"{k}={v}" for k, v in labels.items()]

@@ -1,0 +1,193 @@
+"""Docker (rootful or rootless) through docker-py."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from kindlike.engines.base import Container, EngineInfo, NodeSpec
+from kindlike.engines.common import label_filter as _label_filter, SdkEngine, bind_string, resolve_host_port, retry_engine
+from kindlike.errors import EngineError, NoEngineError
+
+
+def candidate_hosts() -> list[str]:
+    """Where a Docker daemon may listen, in the order the docker CLI would try:
+    DOCKER_HOST, then the rootful socket, then the user's rootless socket."""
+    if os.environ.get("DOCKER_HOST"):
+        return [os.environ["DOCKER_HOST"]]
+    hosts = ["unix:///var/run/docker.sock"]
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    hosts.append(f"unix://{runtime}/docker.sock")
+    return hosts
+
+
+class DockerEngine(SdkEngine):
+    name = "docker"
+
+    def __init__(self, client: docker.DockerClient, host: str):
+        self.client = client
+        self.host = host
+        self._info: EngineInfo | None = None
+
+    @classmethod
+    def connect(cls) -> "DockerEngine":
+        tried = []
+        for host in candidate_hosts():
+            path = host[len("unix://"):] if host.startswith("unix://") else None
+            if path and not os.path.exists(path):
+                tried.append(f"{host} (no socket)")
+                continue
+            try:
+                client = docker.DockerClient(base_url=host, timeout=300)
+                client.ping()
+                return cls(client, host)
+            except Exception as e:  # permission denied, refused, ...
+                tried.append(f"{host} ({type(e).__name__}: {str(e)[:80]})")
+        raise NoEngineError(
+            "cannot reach a Docker daemon: " + "; ".join(tried),
+            fix="start Docker (rootful: dockerd; rootless: dockerd-rootless.sh) or set DOCKER_HOST",
+        )
+
+    def info(self) -> EngineInfo:
+        if self._info is None:
+            i = self.client.info()
+            secopts = " ".join(i.get("SecurityOptions") or [])
+            self._info = EngineInfo(
+                name="docker",
+                version=i.get("ServerVersion", ""),
+                rootless="name=rootless" in secopts,
+                cgroup_version=int(i.get("CgroupVersion") or 1),
+                cgroup_driver=i.get("CgroupDriver") or "cgroupfs",
+                memory_limit=bool(i.get("MemoryLimit")),
+                pids_limit=bool(i.get("PidsLimit")),
+                cpu_limit=bool(i.get("CpuCfsQuota")),
+                endpoint=self.host,
+            )
+        return self._info
+
+    # -- networks ----------------------------------------------------------
+    def network_exists(self, name: str) -> bool:
+        return any(n.name == name for n in self.client.networks.list(names=[name]))
+
+    @retry_engine
+    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
+        if self.network_exists(name):
+            return
+        try:
+            self.client.networks.create(
+                name,
+                driver="bridge",
+                labels=labels,
+                # Masquerade so nodes reach the outside; ICC for node-to-node VXLAN.
+                options={
+                    "com.docker.network.bridge.enable_ip_masquerade": "true",
+                    "com.docker.network.bridge.enable_icc": "true",
+                },
+            )
+        except docker.errors.APIError as e:
+            if "already exists" not in str(e):
+                raise EngineError(f"cannot create network {name}: {e.explanation or e}") from e
+
+    def delete_network(self, name: str) -> bool:
+        found = [n for n in self.client.networks.list(names=[name]) if n.name == name]
+        for n in found:
+            n.remove()
+        return bool(found)
+
+    def list_networks(self, labels):
+        return [n.name for n in self.client.networks.list(filters={"label": _label_filter(labels)})]
+
+    # -- containers --------------------------------------------------------
+    def run_node(self, spec: NodeSpec) -> None:
+        ports: dict[str, list] = {}
+        for p in map(resolve_host_port, spec.ports):
+            key = f"{p.container_port}/{p.protocol.lower()}"
+            ports.setdefault(key, []).append((p.listen_address, None if p.host_port == -1 else p.host_port))
+        volumes = [bind_string(m) for m in spec.mounts]
+        if spec.var_volume:
+            vol = f"{spec.name}-var"
+            self.client.volumes.create(name=vol, labels=spec.labels)
+            volumes.append(f"{vol}:/var")
+        try:
+            self.client.containers.run(
+                spec.image,
+                command=spec.command,
+                name=spec.name,
+                hostname=spec.name,
+                detach=True,
+                tty=True,  # systemd writes its boot progress to the console = logs
+                privileged=True,
+                cgroupns="private",
+                security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+                tmpfs={t: "" for t in spec.tmpfs},
+                labels=spec.labels,
+                network=spec.network,
+                restart_policy={"Name": "on-failure", "MaximumRetryCount": 1},
+                init=False,
+                environment={"container": "docker", **spec.env},
+                devices=[f"{d}:{d}:rwm" for d in spec.devices],
+                volumes=volumes,
+                ports=ports,
+            )
+        except docker.errors.ImageNotFound as e:
+            raise EngineError(f"image {spec.image} not found", fix="build it with `kindlike build node-image`") from e
+        except docker.errors.APIError as e:
+            raise EngineError(f"cannot start node {spec.name}: {e.explanation or e}") from e
+
+    def list_containers(self, labels=None, all=True) -> list[Container]:
+        filters = {"label": _label_filter(labels or {})} if labels else {}
+        out = []
+        for c in self.client.containers.list(all=all, filters=filters):
+            out.append(Container(c.name, c.id, (c.attrs.get("Config") or {}).get("Image", ""), c.status, c.labels))
+        return out
+
+    def list_volumes(self, labels):
+        return [v.name for v in self.client.volumes.list(filters={"label": _label_filter(labels)})]
+
+    def remove_volumes(self, labels):
+        names = self.list_volumes(labels)
+        for n in names:
+            try:
+                self.client.volumes.get(n).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        return names
+
+    # -- images ------------------------------------------------------------
+    def image_exists(self, ref: str) -> bool:
+        try:
+            self.client.images.get(ref)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    def image_labels(self, ref: str) -> dict[str, str]:
+        return self.client.images.get(ref).labels or {}
+
+    def image_id(self, ref: str) -> str:
+        return self.client.images.get(ref).id
+
+    def remove_image(self, ref: str) -> None:
+        try:
+            self.client.images.remove(ref, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+    def save_images(self, refs: list[str], dest: Path) -> None:
+        # /images/get with several names writes one archive holding all of
+        # them (docker-py only wraps the single-image form).
+        api = self.client.api
+        res = api._get(api._url("/images/get"), params={"names": refs}, stream=True)
+        api._raise_for_status(res)
+        with open(dest, "wb") as f:
+            for chunk in res.iter_content(1 << 20):
+                f.write(chunk)
+
+    def build_command(self) -> list[str]:
+        return ["docker", "-H", self.host]
+
+    def close(self) -> None:
+        self.client.close()
+

@@ -1,0 +1,243 @@
+"""Podman (rootless or rootful) through podman-py and Podman's API service.
+
+Podman has no always-on daemon: when its API socket is not answering,
+kindlike starts `podman system service` for this user and stops it in
+close(), so a user never has to enable podman.socket first.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import podman
+import podman.errors
+
+from kindlike.engines.base import Container, EngineInfo, NodeSpec
+from kindlike.engines.common import label_filter as _label_filter, PROPAGATION, SdkEngine, resolve_host_port, retry_engine
+from kindlike.errors import EngineError, NoEngineError
+
+
+def default_socket() -> str:
+    if os.environ.get("CONTAINER_HOST"):
+        return os.environ["CONTAINER_HOST"]
+    if os.getuid() == 0:
+        return "unix:///run/podman/podman.sock"
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    return f"unix://{runtime}/podman/podman.sock"
+
+
+def _answers(url: str) -> bool:
+    try:
+        with podman.PodmanClient(base_url=url, timeout=5) as c:
+            return bool(c.ping())
+    except Exception:
+        return False
+
+
+class PodmanEngine(SdkEngine):
+    name = "podman"
+
+    def __init__(self, client: podman.PodmanClient, url: str, service: subprocess.Popen | None):
+        self.client = client
+        self.url = url
+        self._service = service
+        self._service_dir: str | None = None
+        self._info: EngineInfo | None = None
+
+    @classmethod
+    def connect(cls, start_service: bool = True) -> "PodmanEngine":
+        url = default_socket()
+        if _answers(url):
+            return cls(podman.PodmanClient(base_url=url, timeout=300), url, None)
+        if not start_service or not shutil.which("podman"):
+            raise NoEngineError(
+                f"cannot reach Podman's API at {url}" + ("" if shutil.which("podman") else " and podman is not installed"),
+                fix="install podman, or start its service: podman system service --time=0 &",
+            )
+        # Our own private socket, so we never fight a user's podman.socket.
+        tmp = tempfile.mkdtemp(prefix="kindlike-podman-", dir=os.environ.get("XDG_RUNTIME_DIR") or None)
+        sock = f"unix://{tmp}/podman.sock"
+        proc = subprocess.Popen(
+            ["podman", "system", "service", "--time=0", sock],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(tmp, "service.log"), "wb"),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log = Path(tmp, "service.log").read_text(errors="replace").strip().splitlines()[-3:]
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise NoEngineError("`podman system service` exited at once: " + " | ".join(log),
+                                    fix="run `podman info` to see what Podman needs on this host")
+            if _answers(sock):
+                eng = cls(podman.PodmanClient(base_url=sock, timeout=300), sock, proc)
+                eng._service_dir = tmp
+                atexit.register(eng.close)
+                return eng
+            time.sleep(0.1)
+        proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise NoEngineError("`podman system service` did not answer within 20s")
+
+    @property
+    def started_service(self) -> bool:
+        return self._service is not None
+
+    def info(self) -> EngineInfo:
+        if self._info is None:
+            i = self.client.info()
+            host = i.get("host", {})
+            ctrls = set(host.get("cgroupControllers") or [])
+            self._info = EngineInfo(
+                name="podman",
+                version=(i.get("version") or {}).get("Version", ""),
+                rootless=bool((host.get("security") or {}).get("rootless")),
+                cgroup_version=2 if host.get("cgroupVersion") == "v2" else 1,
+                cgroup_driver=host.get("cgroupManager") or "cgroupfs",
+                memory_limit="memory" in ctrls,
+                pids_limit="pids" in ctrls,
+                cpu_limit="cpu" in ctrls,
+                endpoint=self.url,
+            )
+        return self._info
+
+    # -- networks ----------------------------------------------------------
+    def network_exists(self, name: str) -> bool:
+        return self.client.networks.exists(name)
+
+    @retry_engine
+    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
+        if self.network_exists(name):
+            return
+        try:
+            self.client.networks.create(name, driver="bridge", dns_enabled=True, labels=labels)
+        except podman.errors.APIError as e:
+            if "already exists" not in str(e):
+                raise EngineError(f"cannot create network {name}: {e}") from e
+
+    def delete_network(self, name: str) -> bool:
+        if not self.network_exists(name):
+            return False
+        self.client.networks.get(name).remove(force=True)
+        return True
+
+    def list_networks(self, labels):
+        return [n.name for n in self.client.networks.list(filters={"label": _label_filter(labels)})]
+
+    # -- containers --------------------------------------------------------
+    def run_node(self, spec: NodeSpec) -> None:
+        ports: dict[str, list] = {}
+        for p in map(resolve_host_port, spec.ports):
+            binding = {"ip": p.listen_address}
+            if p.host_port != -1:
+                binding["port"] = p.host_port
+            ports.setdefault(f"{p.container_port}/{p.protocol.lower()}", []).append(binding)
+        mounts = [{"type": "tmpfs", "source": "tmpfs", "target": t} for t in spec.tmpfs]
+        for m in spec.mounts:
+            mount = {"type": "bind", "source": m.host_path, "target": m.container_path,
+                     "read_only": m.read_only, "propagation": PROPAGATION.get(m.propagation, "rprivate")}
+            if m.selinux_relabel:
+                mount["relabel"] = "z"
+            mounts.append(mount)
+        volumes = {}
+        if spec.var_volume:
+            vol = f"{spec.name}-var"
+            self.client.volumes.create(name=vol, labels=spec.labels)
+            volumes[vol] = {"bind": "/var", "mode": "rw"}
+        try:
+            c = self.client.containers.create(
+                spec.image,
+                command=spec.command,
+                name=spec.name,
+                hostname=spec.name,
+                tty=True,
+                privileged=True,
+                cgroupns="private",
+                # Podman's systemd mode mounts the host's root-owned name=systemd
+                # hierarchy into the node; the kubelet then cannot create kubepods.
+                systemd=False,
+                labels=spec.labels,
+                networks={spec.network: {"aliases": [spec.name]}},
+                restart_policy={"Name": "on-failure", "MaximumRetryCount": 1},
+                environment={"container": "podman", **spec.env},
+                devices=list(spec.devices),
+                mounts=mounts,
+                volumes=volumes,
+                ports=ports,
+                stop_signal="SIGRTMIN+3",
+            )
+            c.start()
+        except podman.errors.ImageNotFound as e:
+            raise EngineError(f"image {spec.image} not found", fix="build it with `kindlike build node-image`") from e
+        except podman.errors.APIError as e:
+            raise EngineError(f"cannot start node {spec.name}: {e}") from e
+
+    def list_containers(self, labels=None, all=True) -> list[Container]:
+        filters = {"label": _label_filter(labels or {})} if labels else None
+        out = []
+        for c in self.client.containers.list(all=all, filters=filters):
+            out.append(Container(c.name, c.id, c.attrs.get("Image", "") if isinstance(c.attrs.get("Image"), str) else "",
+                                 c.status, c.labels or {}))
+        return out
+
+    def list_volumes(self, labels):
+        return [v.name for v in self.client.volumes.list(filters={"label": _label_filter(labels)})]
+
+    def remove_volumes(self, labels):
+        names = self.list_volumes(labels)
+        for n in names:
+            try:
+                self.client.volumes.get(n).remove(force=True)
+            except podman.errors.NotFound:
+                pass
+        return names
+
+    # -- images ------------------------------------------------------------
+    def image_exists(self, ref: str) -> bool:
+        return self.client.images.exists(ref)
+
+    def image_labels(self, ref: str) -> dict[str, str]:
+        return self.client.images.get(ref).labels or {}
+
+    def image_id(self, ref: str) -> str:
+        return self.client.images.get(ref).id
+
+    def remove_image(self, ref: str) -> None:
+        try:
+            self.client.images.remove(ref, force=True)
+        except podman.errors.ImageNotFound:
+            pass
+
+    def save_images(self, refs: list[str], dest: Path) -> None:
+        res = self.client.get("/images/export", params={"references": refs, "format": "docker-archive", "compress": False}, stream=True)
+        res.raise_for_status()
+        with open(dest, "wb") as f:
+            for chunk in res.iter_content(1 << 20):
+                f.write(chunk)
+
+    def build_command(self) -> list[str]:
+        # The CLI talks to local storage directly; no socket needed.
+        return ["podman"]
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self._service is not None and self._service.poll() is None:
+                self._service.terminate()
+                try:
+                    self._service.wait(5)
+                except subprocess.TimeoutExpired:
+                    self._service.kill()
+            self._service = None
+            if self._service_dir:
+                shutil.rmtree(self._service_dir, ignore_errors=True)
+                self._service_dir = None
+
