@@ -107,9 +107,10 @@ class SdkEngine(Engine):
         c = self._container(name)
         cleanup = None
         if stdin is not None:
-            # Neither SDK can feed stdin to a non-socket exec; a file in the
-            # node's tmpfs works the same on every engine.
-            cleanup = f"/tmp/.kindlike-stdin-{secrets.token_hex(6)}"
+            # Neither SDK can feed stdin to a non-socket exec; a file works the
+            # same on every engine. Not in /tmp: Docker's archive upload lands
+            # under a tmpfs mount, invisible to the node; /var is a volume.
+            cleanup = f"/var/tmp/.kindlike-stdin-{secrets.token_hex(6)}"
             self._put(c, cleanup, stdin, 0o600)
             cmd = ["sh", "-c", 'f="$1"; shift; "$@" < "$f"; rc=$?; rm -f "$f"; exit $rc', "sh", cleanup, *cmd]
         if timeout:

@@ -32,9 +32,9 @@ class DockerEngine(SdkEngine):
         self._info: EngineInfo | None = None
 
     @classmethod
-    def connect(cls) -> "DockerEngine":
+    def connect(cls, host: str | None = None) -> "DockerEngine":
         tried = []
-        for host in candidate_hosts():
+        for host in [host] if host else candidate_hosts():
             path = host[len("unix://"):] if host.startswith("unix://") else None
             if path and not os.path.exists(path):
                 tried.append(f"{host} (no socket)")
@@ -101,6 +101,10 @@ class DockerEngine(SdkEngine):
 
     # -- containers --------------------------------------------------------
     def run_node(self, spec: NodeSpec) -> None:
+        # Checked first: the SDKs would otherwise try to pull a missing image,
+        # which with no registry reachable hangs until the network times out.
+        if not self.image_exists(spec.image):
+            raise EngineError(f"image {spec.image} not found", fix="build it with `kindlike build node-image`")
         ports: dict[str, list] = {}
         for p in map(resolve_host_port, spec.ports):
             key = f"{p.container_port}/{p.protocol.lower()}"

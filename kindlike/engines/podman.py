@@ -50,8 +50,8 @@ class PodmanEngine(SdkEngine):
         self._info: EngineInfo | None = None
 
     @classmethod
-    def connect(cls, start_service: bool = True) -> "PodmanEngine":
-        url = default_socket()
+    def connect(cls, url: str | None = None, start_service: bool = True) -> "PodmanEngine":
+        url = url or default_socket()
         if _answers(url):
             return cls(podman.PodmanClient(base_url=url, timeout=300), url, None)
         if not start_service or not shutil.which("podman"):
@@ -133,6 +133,10 @@ class PodmanEngine(SdkEngine):
 
     # -- containers --------------------------------------------------------
     def run_node(self, spec: NodeSpec) -> None:
+        # Checked first: the SDKs would otherwise try to pull a missing image,
+        # which with no registry reachable hangs until the network times out.
+        if not self.image_exists(spec.image):
+            raise EngineError(f"image {spec.image} not found", fix="build it with `kindlike build node-image`")
         ports: dict[str, list] = {}
         for p in map(resolve_host_port, spec.ports):
             binding = {"ip": p.listen_address}

@@ -1,0 +1,1 @@
+"""The `kindlike` command: one module per verb, all thin over the library."""

@@ -1,0 +1,77 @@
+"""Entry point: global options, error reporting and the verb groups."""
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from kindlike.cli import build, completion, create, delete, doctor, export, get, load, version
+from kindlike.cli.common import State
+from kindlike.errors import KindlikeError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "verbose", count=True, help="More output; tracebacks on errors (repeat for more).")
+@click.option("--verbosity", type=int, default=0, metavar="N", help="Log verbosity level, as kind's -v N.")
+@click.option("-q", "--quiet", is_flag=True, help="Silence everything but errors and requested output.")
+@click.option("--provider", type=click.Choice(["docker", "podman"]), default=None, envvar="KINDLIKE_PROVIDER",
+              help="Container engine (default: $KINDLIKE_PROVIDER, else auto-detect).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, verbosity: int, quiet: bool, provider: str | None) -> None:
+    """kindlike creates and manages local Kubernetes clusters whose nodes are
+    containers, under rootless (or rootful) Docker or Podman."""
+    ctx.obj = State(verbosity=max(verbose, verbosity), quiet=quiet, provider=provider)
+    ctx.call_on_close(ctx.obj.close)
+
+
+for group in (create.create, delete.delete, get.get, export.export, load.load, build.build):
+    cli.add_command(group)
+cli.add_command(doctor.doctor)
+cli.add_command(version.version)
+cli.add_command(completion.completion)
+
+
+def main(argv: list[str] | None = None) -> None:
+    verbose = _wants_traceback(sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=argv, prog_name="kindlike", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except KindlikeError as e:
+        if verbose:
+            traceback.print_exc()
+        for line in e.lines():
+            click.echo(line, err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as e:  # a bug or an unexpected engine failure
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"ERROR: {type(e).__name__}: {e}", err=True)
+        click.echo("  (run with -v for the traceback)", err=True)
+        sys.exit(1)
+
+
+def _wants_traceback(argv: list[str]) -> bool:
+    # Parsed by hand: the error may happen before click has parsed anything.
+    for a in argv:
+        if a == "--":
+            break
+        if a.startswith("-v") and set(a[1:]) == {"v"}:
+            return True
+        if a.startswith("--verbosity"):
+            return True
+    return False
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Real engines for the engine tests, started by the test set-up itself.
+
+Each engine is brought up with hack/setup-host.sh (idempotent, seconds when
+already up). KINDLIKE_TEST_ENGINES picks which (comma separated; default
+all three). An engine that cannot be started is a test ERROR, never a skip.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import subprocess
+import uuid
+
+import pytest
+
+from kindlike.create.provision import cluster_labels, delete_cluster_resources
+from tests.conftest import REPO
+
+ALL_ENGINES = ["rootful-docker", "rootless-docker", "rootless-podman"]
+ROOTLESS_USER = os.environ.get("KINDLIKE_ROOTLESS_USER", "kindlike")
+SETUP_FLAGS = {
+    "rootful-docker": ["--rootful-docker"],
+    "rootless-docker": ["--rootless-docker"],
+    "rootless-podman": ["--rootless-podman", "--rootless-podman-service"],
+}
+TEST_IMAGE_DIR = REPO / "tests" / "engine" / "images" / "systemd"
+
+
+def selected_engines() -> list[str]:
+    raw = os.environ.get("KINDLIKE_TEST_ENGINES", "")
+    chosen = [e.strip() for e in raw.split(",") if e.strip()] or ALL_ENGINES
+    unknown = set(chosen) - set(ALL_ENGINES)
+    if unknown:
+        raise pytest.UsageError(f"KINDLIKE_TEST_ENGINES: unknown {sorted(unknown)}; choose from {ALL_ENGINES}")
+    return chosen
+
+
+def rootless_uid() -> int:
+    return pwd.getpwnam(ROOTLESS_USER).pw_uid
+
+
+def connect(kind: str):
+    from kindlike.engines.docker import DockerEngine
+    from kindlike.engines.podman import PodmanEngine
+
+    if kind == "rootful-docker":
+        return DockerEngine.connect("unix:///var/run/docker.sock")
+    if kind == "rootless-docker":
+        return DockerEngine.connect(f"unix:///run/user/{rootless_uid()}/docker.sock")
+    return PodmanEngine.connect(f"unix:///run/user/{rootless_uid()}/podman/podman.sock", start_service=False)
+
+
+_started: set[str] = set()
+
+
+def start_engine(kind: str) -> None:
+    # For a developer loop on a machine whose engines are already up.
+    if kind in _started or os.environ.get("KINDLIKE_TEST_ENGINES_UP") == "1":
+        return
+    if os.getuid() != 0:
+        raise RuntimeError("engine tests start real engines with hack/setup-host.sh and must run as root")
+    res = subprocess.run([str(REPO / "hack" / "setup-host.sh"), *SETUP_FLAGS[kind]], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"hack/setup-host.sh {' '.join(SETUP_FLAGS[kind])} failed:\n{res.stdout}\n{res.stderr}")
+    _started.add(kind)
+
+
+def pytest_generate_tests(metafunc):
+    if "engine_kind" in metafunc.fixturenames:
+        metafunc.parametrize("engine_kind", selected_engines(), scope="session")
+
+
+@pytest.fixture(scope="session")
+def engine(engine_kind):
+    start_engine(engine_kind)
+    eng = connect(engine_kind)
+    yield eng
+    eng.close()
+
+
+def build_test_image(engine) -> str:
+    """Build the systemd test image once per engine; the tag is the content
+    hash of its directory, so a rerun on a warm machine builds nothing."""
+    h = hashlib.sha256()
+    for p in sorted(TEST_IMAGE_DIR.iterdir()):
+        h.update(p.name.encode() + p.read_bytes())
+    tag = f"kindlike/test-systemd:{h.hexdigest()[:12]}"
+    if not engine.image_exists(tag):
+        engine.client.images.build(path=str(TEST_IMAGE_DIR), tag=tag, rm=True)
+    return tag
+
+
+@pytest.fixture(scope="session")
+def systemd_image(engine):
+    return build_test_image(engine)
+
+
+@pytest.fixture
+def cluster_name(engine):
+    """A unique cluster name whose every resource is removed after the test,
+    whether it passed or not."""
+    name = f"t{uuid.uuid4().hex[:8]}"
+    yield name
+    delete_cluster_resources(engine, name)
+    left = (engine.list_containers(cluster_labels(name)), engine.list_volumes(cluster_labels(name)))
+    assert left == ([], []), f"cleanup left resources behind: {left}"

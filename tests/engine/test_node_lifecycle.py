@@ -1,0 +1,152 @@
+"""Node lifecycle against real engines: a 3-node cluster's containers from a
+locally built systemd image, exec, copies, published ports reachable from the
+host, node-to-node traffic, and a delete that leaves nothing behind."""
+from __future__ import annotations
+
+import socket
+import urllib.request
+
+import pytest
+
+from kindlike import defaults
+from kindlike.cluster import Cluster, list_clusters
+from kindlike.create.provision import NodePlan, cluster_labels, delete_cluster_resources, network_name, provision
+from kindlike.engines.base import MountSpec, PortSpec
+from kindlike.errors import ClusterError, EngineError
+
+pytestmark = pytest.mark.engine
+
+
+def three_nodes(name: str, image: str, tmp_path) -> list[NodePlan]:
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "hello.txt").write_text("from the host\n")
+    share.chmod(0o755)
+    tmp_path.chmod(0o755)
+    return [
+        NodePlan(f"{name}-control-plane", "control-plane", image,
+                 ports=[PortSpec(defaults.API_SERVER_CONTAINER_PORT, -1, "127.0.0.1"),
+                        PortSpec(8080, 0, "127.0.0.1")],
+                 mounts=[MountSpec(str(share), "/mnt/share", read_only=True)]),
+        NodePlan(f"{name}-worker", "worker", image,
+                 ports=[PortSpec(8080, -1, "127.0.0.1"), PortSpec(9999, 0, "127.0.0.1", "UDP")]),
+        NodePlan(f"{name}-worker2", "worker", image),
+    ]
+
+
+def http_get(host: str, port: int) -> str:
+    with urllib.request.urlopen(f"http://{host}:{port}/", timeout=10) as r:
+        return r.read().decode()
+
+
+def udp_echo(host: str, port: int, payload: bytes) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        for _ in range(10):  # the forwarder may need a moment after boot
+            s.sendto(payload, (host, port))
+            try:
+                return s.recv(100)
+            except socket.timeout:
+                continue
+    raise AssertionError(f"no UDP echo from {host}:{port}")
+
+
+def test_three_node_cluster(engine, systemd_image, cluster_name, tmp_path):
+    plans = three_nodes(cluster_name, systemd_image, tmp_path)
+    nodes = provision(engine, cluster_name, plans)
+    assert [n.name for n in nodes] == [p.name for p in plans]
+
+    cluster = Cluster.get(cluster_name, engine)
+    assert cluster_name in list_clusters(engine)
+    assert [(n.name, n.role) for n in cluster.nodes] == [(p.name, p.role) for p in plans]
+    for c in engine.list_containers(cluster_labels(cluster_name)):
+        assert c.labels[defaults.LABEL_CLUSTER] == cluster_name
+        assert c.labels[defaults.LABEL_ROLE] in ("control-plane", "worker")
+
+    cp, w1, w2 = cluster.nodes
+    # exec: hostname is the node name, systemd is PID 1 and up.
+    for n in (cp, w1, w2):
+        assert n.output("hostname").strip() == n.name
+        assert n.output("cat", "/proc/1/comm").strip() == "systemd"
+        assert n.output("systemctl", "is-system-running", check=False).strip() in ("running", "degraded")
+    res = cp.exec("sh", "-c", "exit 3", check=False)
+    assert res.code == 3
+    assert cp.exec("cat", stdin=b"via stdin").stdout == "via stdin"
+
+    # the read-only host mount
+    assert cp.read_file("/mnt/share/hello.txt") == "from the host\n"
+    assert cp.exec("touch", "/mnt/share/x", check=False).code != 0
+
+    # copy in and out
+    w1.write_file("/etc/kindlike-test", "copied in\n", mode=0o600)
+    assert w1.read_file("/etc/kindlike-test") == "copied in\n"
+    assert w1.output("stat", "-c", "%a", "/etc/kindlike-test").strip() == "600"
+    out = tmp_path / "out.txt"
+    w1.copy_from("/etc/kindlike-test", out)
+    assert out.read_text() == "copied in\n"
+    outdir = tmp_path / "outdir"
+    w1.copy_from("/srv/www", outdir)
+    assert (outdir / "index.html").read_text().startswith("hello from kindlike")
+
+    # /var is a volume of the cluster, not the container's overlay root
+    assert engine.list_volumes(cluster_labels(cluster_name))
+    assert w2.output("sh", "-c", "awk '$2==\"/var\"{print $2}' /proc/mounts").strip() == "/var"
+
+    # published ports: API server port (engine-picked), 8080 (kindlike-picked
+    # on the control plane, engine-picked on the worker), UDP 9999.
+    host, api_port = engine.published_port(cp.name, defaults.API_SERVER_CONTAINER_PORT)
+    assert host == "127.0.0.1" and api_port > 0
+    for node in (cp, w1):
+        h, p = engine.published_port(node.name, 8080)
+        assert h == "127.0.0.1"
+        assert http_get(h, p).startswith("hello from kindlike"), node.name
+    h, p = engine.published_port(w1.name, 9999, "UDP")
+    assert udp_echo(h, p, b"ping-udp") == b"ping-udp"
+
+    # node to node, by name (the network's DNS) and by address
+    assert cp.ip and w1.ip and w2.ip and len({cp.ip, w1.ip, w2.ip}) == 3
+    for src, dst in ((cp, w1), (w1, w2), (w2, cp)):
+        src.exec("ping", "-c", "1", "-W", "5", dst.name)
+        body = src.output("python3", "-c",
+                          f"import urllib.request;print(urllib.request.urlopen('http://{dst.ip}:8080/').read().decode())")
+        assert body.startswith("hello from kindlike")
+
+    # delete leaves no container, volume or network behind
+    removed = cluster.delete()
+    assert sorted(removed["containers"]) == sorted(p.name for p in plans)
+    assert engine.list_containers(cluster_labels(cluster_name)) == []
+    assert engine.list_volumes(cluster_labels(cluster_name)) == []
+    assert not engine.network_exists(network_name(cluster_name))
+    assert cluster_name not in list_clusters(engine)
+    with pytest.raises(ClusterError):
+        Cluster.get(cluster_name, engine)
+
+
+def test_existing_cluster_is_refused(engine, systemd_image, cluster_name, tmp_path):
+    plans = [NodePlan(f"{cluster_name}-control-plane", "control-plane", systemd_image)]
+    provision(engine, cluster_name, plans)
+    with pytest.raises(ClusterError, match="already exists"):
+        provision(engine, cluster_name, plans)
+
+
+def test_missing_image_fails_and_cleanup_removes_everything(engine, systemd_image, cluster_name):
+    plans = [NodePlan(f"{cluster_name}-control-plane", "control-plane", systemd_image),
+             NodePlan(f"{cluster_name}-worker", "worker", "kindlike/does-not-exist:never")]
+    with pytest.raises(EngineError, match="not found"):
+        provision(engine, cluster_name, plans)
+    delete_cluster_resources(engine, cluster_name)
+    assert engine.list_containers(cluster_labels(cluster_name)) == []
+    assert engine.list_volumes(cluster_labels(cluster_name)) == []
+    assert not engine.network_exists(network_name(cluster_name))
+
+
+def test_engine_facts(engine, engine_kind):
+    info = engine.info()
+    assert info.name == engine_kind.split("-")[1]
+    assert info.rootless == engine_kind.startswith("rootless")
+    assert info.cgroup_version in (1, 2)
+    assert info.cgroup_driver in ("cgroupfs", "systemd", "none")
+    if engine_kind == "rootful-docker":
+        # This machine's rootful Docker enforces limits; rootless ones cannot here.
+        assert info.memory_limit and info.pids_limit
+    assert info.version
