@@ -1,0 +1,51 @@
+"""kind's `kind.x-k8s.io/v1alpha4` Cluster config: model, strict loading,
+defaults, validation, naming, the dry-run plan, and kubeadm-config patching."""
+from kindlike.config.defaults import apply_defaults, default_cluster
+from kindlike.config.load import LoadedConfig, load_config, load_config_text
+from kindlike.config.naming import ENV_CLUSTER_NAME, node_names, resolve_cluster_name
+from kindlike.config.patches import (
+    PatchError,
+    apply_json6902,
+    apply_merge_patch,
+    patch_documents,
+    patch_kubeadm_documents,
+)
+from kindlike.config.plan import PlanSection, plan_dict, render_plan
+from kindlike.config.types import (
+    API_VERSION,
+    Cluster,
+    Mount,
+    Networking,
+    Node,
+    PatchJSON6902,
+    PortMapping,
+)
+from kindlike.config.validate import validate_cluster, validate_cluster_name
+
+__all__ = [
+    "API_VERSION",
+    "ENV_CLUSTER_NAME",
+    "Cluster",
+    "LoadedConfig",
+    "Mount",
+    "Networking",
+    "Node",
+    "PatchError",
+    "PatchJSON6902",
+    "PlanSection",
+    "PortMapping",
+    "apply_defaults",
+    "apply_json6902",
+    "apply_merge_patch",
+    "default_cluster",
+    "load_config",
+    "load_config_text",
+    "node_names",
+    "patch_documents",
+    "patch_kubeadm_documents",
+    "plan_dict",
+    "render_plan",
+    "resolve_cluster_name",
+    "validate_cluster",
+    "validate_cluster_name",
+]
