@@ -381,7 +381,16 @@ def _zero(spec: Any) -> Any:
     return {"str": "", "int": 0, "bool": False, "obj": {}, "list": [], "optlist": [], "map": {}}[kind]
 
 
+# kind's v1alpha3 patches carried name/namespace; v1alpha4 dropped them (strict decoding rejects them).
+_SPECIAL_HINTS = {
+    ("PatchJSON6902", "name"): " (v1alpha4 patches have no name; the target is matched by group, version and kind)",
+    ("PatchJSON6902", "namespace"): " (v1alpha4 patches have no namespace; the target is matched by group, version and kind)",
+}
+
+
 def _unknown_hint(key: str, schema: str) -> str:
+    if (schema, key) in _SPECIAL_HINTS:
+        return _SPECIAL_HINTS[(schema, key)]
     fields = [f for f in _SCHEMAS[schema] if not (schema == "Cluster" and f in ("kind", "apiVersion"))]
     lowered = {f.lower(): f for f in fields}
     if key.lower() in lowered:

@@ -115,8 +115,9 @@ class Networking:
     api_server_address: str = _k("apiServerAddress", default="127.0.0.1")
     # 0: kindlike picks a free host port; -1: the engine picks one.
     api_server_port: int = _k("apiServerPort", default=0)
-    pod_subnet: str = _k("podSubnet", default="")
-    service_subnet: str = _k("serviceSubnet", default="")
+    # The class defaults are kind's ipv4 defaults; loading picks per-family ones.
+    pod_subnet: str = _k("podSubnet", default="10.244.0.0/16")
+    service_subnet: str = _k("serviceSubnet", default="10.96.0.0/16")
     disable_default_cni: bool = _k("disableDefaultCNI", default=False)
     kube_proxy_mode: str = _k("kubeProxyMode", default="iptables")
     # None: nodes inherit the host's DNS search domains; () means "no search domains".

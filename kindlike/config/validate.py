@@ -161,6 +161,9 @@ class _Validator:
         parsed = []
         for text in value.split(","):
             try:
+                if "/" not in text:
+                    # ip_network would read a bare address as /32; Go's ParseCIDR refuses it.
+                    raise ValueError(text)
                 # strict=False: Go's net.ParseCIDR accepts host bits (10.244.1.0/16).
                 parsed.append(ipaddress.ip_network(text, strict=False))
             except ValueError:
