@@ -58,6 +58,10 @@ def name_option(f):
                         f"else the config's name, else {defaults.DEFAULT_CLUSTER_NAME}).")(f)
 
 
+
 def cluster_name(flag: str | None, config_name: str | None = None) -> str:
-    """kind's precedence: --name > KINDLIKE_CLUSTER_NAME > config name > default."""
-    return flag or os.environ.get("KINDLIKE_CLUSTER_NAME") or config_name or defaults.DEFAULT_CLUSTER_NAME
+    """kind's precedence: --name > KINDLIKE_CLUSTER_NAME > config name > default;
+    the winning name is validated."""
+    from kindlike.config.naming import resolve_cluster_name
+
+    return resolve_cluster_name(flag, os.environ, config_name)

@@ -1,0 +1,62 @@
+"""`kindlike create cluster`."""
+from __future__ import annotations
+
+import re
+
+import click
+
+from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(text: str) -> float:
+    """Go-style durations as kind takes them: 30s, 5m, 1m30s, 1h; a bare
+    number is seconds; 0 means do not wait."""
+    t = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        return float(t)
+    m = _DURATION.match(t)
+    if not t or not m or not any(m.groups()):
+        raise click.BadParameter(f"{text!r} is not a duration (e.g. 30s, 5m, 1m30s)", param_hint="--wait")
+    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mi * 60 + s
+
+
+@click.group()
+def create() -> None:
+    """Create a cluster."""
+
+
+@create.command("cluster")
+@name_option
+@click.option("--config", "config_path", default=None, help="kind/kindlike config file; - reads standard input.")
+@click.option("--image", default=None, help="Node image for every node (overrides the config).")
+@click.option("--retain", is_flag=True, help="Keep the nodes when creation fails, for debugging.")
+@click.option("--wait", "wait", default="0s", metavar="DURATION",
+              help="Wait until every node is Ready (e.g. 5m); 0 does not wait.")
+@click.option("--kubeconfig", default=None, help="kubeconfig file to merge into (default: $KUBECONFIG, ~/.kube/config).")
+@click.option("--dry-run", is_flag=True, help="Validate the config and print the plan; touch no engine.")
+@provider_option
+@pass_state
+def create_cluster(state: State, name, config_path, image, retain, wait, kubeconfig, dry_run) -> None:
+    """Create a local Kubernetes cluster."""
+    from kindlike.config import load_config
+    from kindlike.config.plan import render_plan
+
+    wait_s = parse_duration(wait)
+    loaded = load_config(config_path)
+    cfg = loaded.cluster.with_node_image(image) if image else loaded.cluster
+    name = cluster_name(name, cfg.name or None)
+    if dry_run:
+        click.echo(render_plan(name, cfg, list(loaded.warnings)), nl=False)
+        return
+    from kindlike.create.pipeline import CreateOptions, create_cluster as run
+
+    for w in loaded.warnings:
+        state.status.line(f"WARNING: {w}")
+    state.status.line(f'Creating cluster "{name}" ...')
+    res = run(state.engine, CreateOptions(name=name, config=cfg, retain=retain, wait=wait_s,
+                                          kubeconfig=kubeconfig, status=state.status))
+    state.status.line(f'Set kubectl context to "kindlike-{name}" in {res.kubeconfig_path}')
+    state.status.line(f"You can now use your cluster with:\n\nkubectl cluster-info --context kindlike-{name}\n")

@@ -1,0 +1,80 @@
+"""Steps "Starting control-plane", "Joining worker nodes" and "Waiting for
+Ready": kubeadm init on the first control plane, kubeadm join on every
+worker at once, and readiness checks through the control plane's kubectl."""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from kindlike.errors import ClusterError, StepError
+from kindlike.nodes import Node
+
+KUBEADM_CONF = "/kind/kubeadm.conf"
+ADMIN = "--kubeconfig=/etc/kubernetes/admin.conf"
+
+
+def kubectl(node: Node, *args: str, **kw):
+    return node.exec("kubectl", ADMIN, *args, **kw)
+
+
+def init_phases_to_skip(has_coredns: bool) -> list[str]:
+    # preflight insists on crictl, which neither image flavour needs; CoreDNS
+    # is skipped only when the image has no CoreDNS image to run.
+    return ["preflight"] + ([] if has_coredns else ["addon/coredns"])
+
+
+def kubeadm_init(cp: Node, has_coredns: bool, single_node: bool) -> None:
+    skip = ",".join(init_phases_to_skip(has_coredns))
+    cp.exec("kubeadm", "init", f"--config={KUBEADM_CONF}", "--skip-token-print", f"--skip-phases={skip}", "--v=2",
+            timeout=600)
+    if single_node:
+        # The taint's key changed in 1.24; remove whichever this version set.
+        for taint in ("node-role.kubernetes.io/control-plane-", "node-role.kubernetes.io/master-"):
+            kubectl(cp, "taint", "nodes", "--all", taint, check=False)
+
+
+def kubeadm_join(nodes: list[Node]) -> None:
+    def join(n: Node) -> None:
+        try:
+            n.exec("kubeadm", "join", f"--config={KUBEADM_CONF}", "--skip-phases=preflight", "--v=2", timeout=600)
+        except Exception as e:
+            raise StepError("Joining worker nodes", e, node=n.name) from e
+
+    if not nodes:
+        return
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        list(pool.map(join, nodes))
+
+
+def wait_registered(cp: Node, names: list[str], timeout: float = 120) -> None:
+    """Until every node object exists and has a pod CIDR (the VXLAN wiring
+    needs them)."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        res = kubectl(cp, "get", "nodes", "-o",
+                      "jsonpath={range .items[*]}{.metadata.name}{\" \"}{.spec.podCIDR}{\"\\n\"}{end}", check=False)
+        have = {p[0]: p[1] for p in (l.split() for l in res.stdout.splitlines()) if len(p) == 2}
+        missing = [n for n in names if n not in have]
+        if not missing:
+            return
+        last = ", ".join(missing)
+        if time.monotonic() > deadline:
+            raise ClusterError(f"nodes not registered with a pod CIDR after {timeout:.0f}s: {last}")
+        time.sleep(0.5)
+
+
+def wait_ready(cp: Node, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        res = kubectl(cp, "get", "nodes", "-o",
+                      "jsonpath={range .items[*]}{.metadata.name}{\" \"}"
+                      "{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}", check=False)
+        states = dict(l.split() for l in res.stdout.splitlines() if len(l.split()) == 2)
+        if states and all(v == "True" for v in states.values()):
+            return
+        if time.monotonic() > deadline:
+            not_ready = [k for k, v in states.items() if v != "True"] or ["(no nodes registered)"]
+            raise ClusterError(f"nodes not Ready after {timeout:.0f}s: {', '.join(sorted(not_ready))}",
+                               fix="inspect with `kindlike export logs`, or raise --wait")
+        time.sleep(0.5)

@@ -1,0 +1,67 @@
+"""Step "Ensuring node image": every node image present (the default one is
+built when missing), and what each image says about itself, read from its
+labels so no container has to start to learn it."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from kindlike import defaults
+from kindlike.engines.base import Engine
+from kindlike.errors import KindlikeError
+
+LABEL_PREFIX = "io.kindlike."
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    ref: str
+    kubernetes_version: str  # "v1.20.2"
+    flavour: str  # online | offline
+    cni: str  # flannel | none
+    has_coredns: bool
+    cgroup_driver: str
+
+    @property
+    def minor(self) -> int:
+        parts = self.kubernetes_version.lstrip("v").split(".")
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+def image_info(engine: Engine, ref: str) -> ImageInfo:
+    labels = engine.image_labels(ref)
+    version = labels.get(LABEL_PREFIX + "kubernetes-version", "")
+    if not version:
+        raise KindlikeError(
+            f"image {ref} is not a kindlike node image (no {LABEL_PREFIX}kubernetes-version label)",
+            fix="build one with `kindlike build node-image`",
+        )
+    return ImageInfo(
+        ref=ref,
+        kubernetes_version=version if version.startswith("v") else f"v{version}",
+        flavour=labels.get(LABEL_PREFIX + "flavour", ""),
+        cni=labels.get(LABEL_PREFIX + "cni", "none"),
+        has_coredns=labels.get(LABEL_PREFIX + "coredns", "false") == "true",
+        cgroup_driver=labels.get(LABEL_PREFIX + "cgroup-driver", "cgroupfs"),
+    )
+
+
+def ensure_images(engine: Engine, refs: list[str], note: Callable[[str], None], status) -> dict[str, ImageInfo]:
+    out = {}
+    for ref in refs:
+        if not engine.image_exists(ref):
+            if ref != defaults.DEFAULT_NODE_IMAGE:
+                raise KindlikeError(f"node image {ref} not found",
+                                    fix=f"build it: kindlike build node-image --image {ref}")
+            from kindlike.nodeimage import build_node_image
+
+            start = time.monotonic()
+            status.line(f" • Node image {ref} is missing: building it (first time only)")
+            build_node_image(engine, image=ref, flavour="auto", kubernetes=None, base_image=None,
+                             progress=status.line)
+            note(f"built {ref} in {time.monotonic() - start:.0f}s")
+        else:
+            note(ref)
+        out[ref] = image_info(engine, ref)
+    return out

@@ -1,0 +1,78 @@
+"""Step "Writing configuration": each node's kubeadm config (rendered for the
+image's Kubernetes version, the node's address and the config's patches) and,
+when the config patches containerd, its containerd config."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from kindlike import defaults
+from kindlike.config.types import Cluster as ClusterConfig
+from kindlike.create import containerd, kubeadm
+from kindlike.create.bootstrap import KUBEADM_CONF
+from kindlike.create.imageinfo import ImageInfo
+from kindlike.engines.base import Engine
+from kindlike.nodes import Node
+
+CONTAINERD_CONF = "/etc/containerd/config.toml"
+BOOTSTRAP_TOKEN = "abcdef.0123456789abcdef"
+
+
+def kubeadm_inputs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list[Node], info: ImageInfo):
+    """One KubeadmInput per node, paired with that node's config entry."""
+    from kindlike.config.naming import node_names
+
+    by_name = {n: node_cfg for n, _role, node_cfg in node_names(cfg, cluster)}
+    cp = nodes[0]
+    host_addr = cfg.networking.api_server_address
+    rootless = engine.info().rootless
+    sans = sorted({host_addr, "localhost", "127.0.0.1", cp.name, cp.ip} - {"0.0.0.0", "::", ""})
+    out = []
+    for i, n in enumerate(nodes):
+        node_cfg = by_name[n.name]
+        inp = kubeadm.KubeadmInput(
+            cluster_name=cluster,
+            kubernetes_version=info.kubernetes_version,
+            node_name=n.name,
+            node_role=n.role,
+            node_ip=n.ip,
+            node_labels=dict(node_cfg.labels),
+            control_plane_endpoint=f"{cp.name}:{defaults.API_SERVER_CONTAINER_PORT}",
+            api_server_cert_sans=sans,
+            pod_subnet=cfg.networking.pod_subnet,
+            service_subnet=cfg.networking.service_subnet,
+            ip_family=cfg.networking.ip_family,
+            feature_gates=dict(cfg.feature_gates),
+            runtime_config=dict(cfg.runtime_config),
+            kube_proxy_mode=cfg.networking.kube_proxy_mode,
+            user_namespace=rootless,
+            cgroup_driver=info.cgroup_driver,
+            token=BOOTSTRAP_TOKEN,
+            join=i > 0,
+        )
+        out.append((n, node_cfg, inp))
+    return out
+
+
+def render_all(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list[Node], info: ImageInfo) -> dict[str, str]:
+    return {
+        n.name: kubeadm.render(inp, cfg.kubeadm_config_patches, cfg.kubeadm_config_patches_json6902,
+                               node_cfg.kubeadm_config_patches, node_cfg.kubeadm_config_patches_json6902)
+        for n, node_cfg, inp in kubeadm_inputs(engine, cluster, cfg, nodes, info)
+    }
+
+
+def write_node_configs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list[Node], info: ImageInfo) -> None:
+    rendered = render_all(engine, cluster, cfg, nodes, info)
+    patch_containerd = bool(cfg.containerd_config_patches or cfg.containerd_config_patches_json6902)
+
+    def write(n: Node) -> None:
+        n.write_file(KUBEADM_CONF, rendered[n.name])
+        if patch_containerd:
+            current = n.read_file(CONTAINERD_CONF)
+            patched = containerd.apply_patches(current, list(cfg.containerd_config_patches),
+                                               list(cfg.containerd_config_patches_json6902))
+            n.write_file(CONTAINERD_CONF, patched)
+            n.exec("systemctl", "restart", "containerd")
+
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        list(pool.map(write, nodes))
