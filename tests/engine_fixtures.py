@@ -12,11 +12,13 @@ import pwd
 import subprocess
 import uuid
 
+import pathlib
+
 import pytest
 
 from kindlike.create.provision import cluster_labels, delete_cluster_resources
-from tests.conftest import REPO
 
+REPO = pathlib.Path(__file__).resolve().parent.parent
 ALL_ENGINES = ["rootful-docker", "rootless-docker", "rootless-podman"]
 ROOTLESS_USER = os.environ.get("KINDLIKE_ROOTLESS_USER", "kindlike")
 SETUP_FLAGS = {
