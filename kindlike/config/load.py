@@ -120,11 +120,11 @@ _EXPECTED = {
 def load_config(source: str | os.PathLike[str] | None = None, *, stdin: TextIO | None = None) -> LoadedConfig:
     """Load, default and validate a config.
 
-    source None: no file, kind's defaults (one control-plane node).
+    source None (or "", as in kind's Load("")): no file, kind's defaults (one control-plane node).
     source "-": read the YAML from `stdin` (default sys.stdin), like kind's `--config -`.
     Otherwise a file path. Raises ConfigError listing every problem.
     """
-    if source is None:
+    if source is None or str(source) == "":
         return LoadedConfig(cluster=_defaults.default_cluster(), warnings=(), source="")
     if str(source) == "-":
         stream = stdin if stdin is not None else sys.stdin

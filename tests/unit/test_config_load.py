@@ -34,6 +34,10 @@ def test_no_source_gives_kinds_default_cluster():
     assert [n.role for n in loaded.cluster.nodes] == ["control-plane"]
 
 
+def test_empty_path_means_no_file_like_kind():
+    assert load_config("") == load_config(None)
+
+
 def test_dash_reads_the_given_stdin():
     loaded = load_config("-", stdin=io.StringIO(HEADER + "name: from-stdin\n"))
     assert loaded.cluster.name == "from-stdin"
