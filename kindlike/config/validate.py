@@ -34,7 +34,6 @@ from kindlike.config.types import (
     IP_FAMILIES,
     IP_FAMILY_DUAL,
     IP_FAMILY_IPV4,
-    IP_FAMILY_IPV6,
     KUBE_PROXY_MODES,
     NODE_ROLES,
     PROPAGATIONS,
