@@ -10,7 +10,7 @@
 # to users. A rootless engine (dockerd-rootless.sh, podman, conmon) and
 # systemd inside a node container need a cgroup the user may create children
 # in. --delegate makes, in every v1 hierarchy, a directory named
-# kindlike-rootless under the cgroup of PID 1, owned by the user; running a
+# USER-rootless (kindlike-rootless) under the cgroup of PID 1, owned by the user; running a
 # command moves this script into those directories first, so every process
 # it starts inherits them.
 #
@@ -28,7 +28,7 @@
 set -euo pipefail
 
 USER_NAME=${KINDLIKE_ROOTLESS_USER:-kindlike}
-CG_NAME=kindlike-rootless
+CG_NAME=$USER_NAME-rootless   # kindlike-rootless for the default user
 
 die() { echo "as-rootless.sh: $*" >&2; exit 1; }
 

@@ -73,6 +73,23 @@ if ((!force)) && [[ -f $STAMP && $(<"$STAMP") == "$fp" ]] && [[ -x $VENV/bin/kin
     exit 0
 fi
 
+# Files pyproject.toml needs at build time (readme, hatch force-include):
+# name the missing ones instead of letting pip fail deep inside hatchling.
+missing=$("$PY" - "$REPO" <<'PY'
+import os, sys, tomllib
+repo = sys.argv[1]
+cfg = tomllib.load(open(os.path.join(repo, "pyproject.toml"), "rb"))
+need = []
+readme = cfg.get("project", {}).get("readme")
+if isinstance(readme, str):
+    need.append(readme)
+wheel = cfg.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {}).get("wheel", {})
+need += list(wheel.get("force-include", {}).keys())
+print(" ".join(n for n in need if not os.path.exists(os.path.join(repo, n))))
+PY
+) || die "cannot read $REPO/pyproject.toml"
+[[ -z $missing ]] || die "pyproject.toml needs these paths, missing in $REPO: $missing"
+
 t0=$SECONDS
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 # Build from a copy so that pip never writes into the checkout (build/ dirs).

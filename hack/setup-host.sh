@@ -42,6 +42,8 @@ STATEDIR=/var/lib/kindlike
 BASE_IMAGE=kindlike/base:bookworm
 PROBE_IMAGE=kindlike/test-systemd:probe
 ROOTFUL_DOCKER_HOST=unix:///var/run/docker.sock
+SFX=""                      # state/log name suffix for a non-default rootless user
+[[ $RUSER == kindlike ]] || SFX="-$RUSER"
 PACKAGES=(
     docker.io containerd runc tini iptables uidmap rootlesskit slirp4netns fuse-overlayfs
     podman crun conmon catatonit netavark aardvark-dns golang-github-containers-common
@@ -97,6 +99,8 @@ pid_alive() {
     [[ -s $1 ]] || return 1
     pid=$(<"$1")
     [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+    # a zombie is not alive (PID 1 may reap late)
+    [[ $(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null) != Z ]] || return 1
     [[ -z ${2:-} || $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]]
 }
 
@@ -372,9 +376,9 @@ setup_rootless_user() {
     local r
     r=$("$REPO/hack/as-rootless.sh" --delegate) || die "cgroup delegation failed"
     if [[ $r == unchanged ]]; then
-        say "cgroup v1 delegation" "skip (kindlike-rootless dirs owned by $RUSER)"
+        say "cgroup v1 delegation" "skip ($RUSER-rootless dirs owned by $RUSER)"
     else
-        say "cgroup v1 delegation" "done ($("$REPO/hack/as-rootless.sh" --cgroup-dirs | wc -l) hierarchies, <ctrl>/kindlike-rootless owned by $RUSER)"
+        say "cgroup v1 delegation" "done ($("$REPO/hack/as-rootless.sh" --cgroup-dirs | wc -l) hierarchies, <ctrl>/$RUSER-rootless owned by $RUSER)"
     fi
 }
 
@@ -382,7 +386,7 @@ as_user() { "$REPO/hack/as-rootless.sh" "$@"; }
 
 # ---------------------------------------------------------------- 5. rootless Docker
 setup_rootless_docker() {
-    local sock=$RRUN/docker.sock pidf=$STATEDIR/dockerd-rootless.pid
+    local sock=$RRUN/docker.sock pidf=$STATEDIR/dockerd-rootless$SFX.pid
     local script=/usr/share/docker.io/contrib/dockerd-rootless.sh
     [[ -x $script ]] || die "$script not found (package docker.io)"
     docker_rl() { docker -H "unix://$RRUN/docker.sock" "$@"; }
@@ -397,24 +401,24 @@ setup_rootless_docker() {
             if [[ -d $RRUN/dockerd-rootless ]] && ! pgrep -u "$RUID" -x rootlesskit >/dev/null; then
                 rm -rf "$RRUN/dockerd-rootless" "$RRUN/docker.pid" "$sock"
             fi
-            setsid "$REPO/hack/as-rootless.sh" "$script" >>"$LOGDIR/dockerd-rootless.log" 2>&1 </dev/null &
+            setsid "$REPO/hack/as-rootless.sh" "$script" >>"$LOGDIR/dockerd-rootless$SFX.log" 2>&1 </dev/null &
             echo $! >"$pidf"
         fi
         wait_for 90 docker_rl info ||
-            { tail -n 20 "$LOGDIR/dockerd-rootless.log" >&2; die "rootless dockerd did not come up (log: $LOGDIR/dockerd-rootless.log)"; }
-        say "dockerd (rootless)" "started ($((SECONDS - t0)) s, unix://$sock, log $LOGDIR/dockerd-rootless.log)"
+            { tail -n 20 "$LOGDIR/dockerd-rootless$SFX.log" >&2; die "rootless dockerd did not come up (log: $LOGDIR/dockerd-rootless$SFX.log)"; }
+        say "dockerd (rootless)" "started ($((SECONDS - t0)) s, unix://$sock, log $LOGDIR/dockerd-rootless$SFX.log)"
     fi
     docker_rl info --format '{{.SecurityOptions}}' | grep -q rootless ||
         die "the daemon on unix://$sock is not rootless"
     base_image "rootless docker" --as-rootless docker
     local fp
     fp="$(pgrep -u "$RUID" -x dockerd | head -n1) $(docker_rl image inspect -f '{{.Id}}' "$BASE_IMAGE")"
-    if verified rootless-docker "$fp"; then
+    if verified "rootless-docker$SFX" "$fp"; then
         say "check (rootless docker)" "skip (passed before, nothing changed)"
     else
         docker_rl run --rm --privileged "$BASE_IMAGE" true ||
             die "rootless docker: 'docker run --rm --privileged $BASE_IMAGE true' failed"
-        mark_verified rootless-docker "$fp"
+        mark_verified "rootless-docker$SFX" "$fp"
         say "check (rootless docker)" "ok (run --rm --privileged)"
     fi
 }
@@ -441,7 +445,7 @@ setup_rootless_podman() {
     base_image "rootless podman" --as-rootless podman
     local fp
     fp="$(cat "$cdir/storage.conf" "$cdir/containers.conf" | sha256sum | cut -c1-16) $(as_user podman image inspect -f '{{.Id}}' "$BASE_IMAGE")"
-    if verified rootless-podman "$fp"; then
+    if verified "rootless-podman$SFX" "$fp"; then
         say "check (rootless podman)" "skip (passed before, nothing changed)"
     else
         as_user podman run --rm --privileged "$BASE_IMAGE" true ||
@@ -449,13 +453,13 @@ setup_rootless_podman() {
         local info
         info=$(as_user podman info --format '{{.Host.Security.Rootless}} {{.Host.OCIRuntime.Name}} {{.Store.GraphDriverName}}')
         [[ $info == "true runc overlay" ]] || die "rootless podman info says '$info', expected 'true runc overlay'"
-        mark_verified rootless-podman "$fp"
+        mark_verified "rootless-podman$SFX" "$fp"
         say "check (rootless podman)" "ok (run --rm --privileged; rootless, runc, overlay)"
     fi
 }
 
 setup_rootless_podman_service() {
-    local sock=$RRUN/podman/podman.sock pidf=$STATEDIR/podman-service.pid
+    local sock=$RRUN/podman/podman.sock pidf=$STATEDIR/podman-service$SFX.pid
     ping_podman() { curl -fsS --max-time 2 --unix-socket "$sock" http://d/_ping; }
     if ping_podman >/dev/null 2>&1; then
         say "podman service (rootless)" "skip (answers on unix://$sock)"
@@ -465,25 +469,26 @@ setup_rootless_podman_service() {
     if ! pid_alive "$pidf"; then
         install -d -m 0700 -o "$RUID" -g "$RGID" "$RRUN/podman"
         setsid "$REPO/hack/as-rootless.sh" podman system service --time=0 "unix://$sock" \
-            >>"$LOGDIR/podman-service-rootless.log" 2>&1 </dev/null &
+            >>"$LOGDIR/podman-service-rootless$SFX.log" 2>&1 </dev/null &
         echo $! >"$pidf"
     fi
     wait_for 30 ping_podman ||
-        { tail -n 20 "$LOGDIR/podman-service-rootless.log" >&2; die "podman system service did not answer on $sock"; }
+        { tail -n 20 "$LOGDIR/podman-service-rootless$SFX.log" >&2; die "podman system service did not answer on $sock"; }
     say "podman service (rootless)" "started ($((SECONDS - t0)) s, unix://$sock)"
 }
 
 # ---------------------------------------------------------------- probe: systemd in a node
 probe_systemd() { # probe_systemd LABEL ENGINE-CMD...
     local label=$1; shift
-    local eng=("$@") name="kindlike-probe-$$" t0=$SECONDS state="" i
+    local eng=("$@") name="kindlike-probe-$$" t0=$SECONDS state="" i extra=()
     local ctx
     ctx=$(mktemp -d); chmod 755 "$ctx"
     cat >"$ctx/Dockerfile" <<EOF
 FROM $BASE_IMAGE
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd systemd-sysv dbus \\
  && rm -rf /var/lib/apt/lists/* \\
- && systemctl mask proc-sys-fs-binfmt_misc.automount getty@tty1.service console-getty.service \\
+ && systemctl mask proc-sys-fs-binfmt_misc.automount sys-kernel-debug.mount sys-kernel-tracing.mount \\
+      getty@tty1.service console-getty.service \\
  && systemctl set-default multi-user.target
 STOPSIGNAL SIGRTMIN+3
 CMD ["/sbin/init"]
@@ -496,9 +501,13 @@ EOF
     fi
     rm -rf "$ctx"
     local tb=$((SECONDS - t0))
-    "${eng[@]}" run -d --name "$name" --privileged --cgroupns=private --tmpfs /tmp --tmpfs /run \
+    # Podman: --systemd=false, else (rootless) it mounts a name=systemd
+    # hierarchy the node cannot write to ("Failed to create /init.scope").
+    [[ ${eng[*]} == *podman* ]] && extra=(--systemd=false)
+    "${eng[@]}" run -d --name "$name" "${extra[@]}" --privileged --cgroupns=private --tmpfs /tmp --tmpfs /run \
         -v /var --security-opt seccomp=unconfined "$PROBE_IMAGE" /sbin/init >/dev/null ||
-        die "probe ($label): cannot start the node container"
+        { "${eng[@]}" rm -f "$name" >/dev/null 2>&1; "${eng[@]}" rmi "$PROBE_IMAGE" >/dev/null 2>&1;
+          die "probe ($label): cannot start the node container"; }
     for ((i = 0; i < 100; i++)); do
         state=$("${eng[@]}" exec "$name" systemctl is-system-running 2>/dev/null || true)
         [[ $state == running || $state == degraded ]] && break
