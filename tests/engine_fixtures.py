@@ -89,7 +89,7 @@ def build_test_image(engine) -> str:
         h.update(p.name.encode() + p.read_bytes())
     tag = f"kindlike/test-systemd:{h.hexdigest()[:12]}"
     if not engine.image_exists(tag):
-        engine.client.images.build(path=str(TEST_IMAGE_DIR), tag=tag, rm=True)
+        engine.build_image(TEST_IMAGE_DIR, tag)
     return tag
 
 

@@ -183,6 +183,13 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def remove_image(self, ref: str) -> None: ...
 
+    def build_image(self, context: Path, tag: str, dockerfile: str = "Dockerfile",
+                    buildargs: dict[str, str] | None = None) -> None:
+        """Build an image through the engine's API (no progress shown; the
+        node image build uses the CLI for that)."""
+        self.client.images.build(path=str(context), tag=tag, dockerfile=dockerfile, buildargs=buildargs or {},
+                                 rm=True)
+
     @abc.abstractmethod
     def save_images(self, refs: list[str], dest: Path) -> None:
         """Write a docker-save format archive of the images to `dest`."""

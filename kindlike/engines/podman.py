@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -129,7 +130,12 @@ class PodmanEngine(SdkEngine):
         return True
 
     def list_networks(self, labels):
-        return [n.name for n in self.client.networks.list(filters={"label": _label_filter(labels)})]
+        # networks.list only takes one value per filter key: match here.
+        def has(n) -> bool:
+            got = n.attrs.get("labels") or n.attrs.get("Labels") or {}
+            return all(k in got and (v is None or got[k] == v) for k, v in labels.items())
+
+        return [n.name for n in self.client.networks.list() if has(n)]
 
     # -- containers --------------------------------------------------------
     def run_node(self, spec: NodeSpec) -> None:
@@ -166,8 +172,9 @@ class PodmanEngine(SdkEngine):
                 cgroupns="private",
                 # Podman's systemd mode mounts the host's root-owned name=systemd
                 # hierarchy into the node; the kubelet then cannot create kubepods.
-                systemd=False,
+                systemd="false",
                 labels=spec.labels,
+                network_mode="bridge",
                 networks={spec.network: {"aliases": [spec.name]}},
                 restart_policy={"Name": "on-failure", "MaximumRetryCount": 1},
                 environment={"container": "podman", **spec.env},
@@ -175,7 +182,7 @@ class PodmanEngine(SdkEngine):
                 mounts=mounts,
                 volumes=volumes,
                 ports=ports,
-                stop_signal="SIGRTMIN+3",
+                stop_signal=int(signal.SIGRTMIN) + 3,  # systemd halts on SIGRTMIN+3
             )
             c.start()
         except podman.errors.ImageNotFound as e:
@@ -184,15 +191,20 @@ class PodmanEngine(SdkEngine):
             raise EngineError(f"cannot start node {spec.name}: {e}") from e
 
     def list_containers(self, labels=None, all=True) -> list[Container]:
-        filters = {"label": _label_filter(labels or {})} if labels else None
+        filters = _podman_filters(labels) if labels else None
         out = []
         for c in self.client.containers.list(all=all, filters=filters):
-            out.append(Container(c.name, c.id, c.attrs.get("Image", "") if isinstance(c.attrs.get("Image"), str) else "",
-                                 c.status, c.labels or {}))
+            # The list endpoint gives State as a plain string and Image as a
+            # name; inspect gives objects. Accept both.
+            a = c.attrs
+            state = a.get("State")
+            state = state.get("Status", "") if isinstance(state, dict) else (state or "")
+            image = a.get("Image") if isinstance(a.get("Image"), str) else a.get("ImageName", "")
+            out.append(Container(c.name, c.id, image or "", state, a.get("Labels") or {}))
         return out
 
     def list_volumes(self, labels):
-        return [v.name for v in self.client.volumes.list(filters={"label": _label_filter(labels)})]
+        return [v.name for v in self.client.volumes.list(filters=_podman_filters(labels))]
 
     def remove_volumes(self, labels):
         names = self.list_volumes(labels)
@@ -245,3 +257,9 @@ class PodmanEngine(SdkEngine):
                 shutil.rmtree(self._service_dir, ignore_errors=True)
                 self._service_dir = None
 
+
+
+def _podman_filters(labels: dict[str, str | None]) -> list[str]:
+    # podman-py wants a list of "filter=value" strings; a dict or a list
+    # value under "label" is sent as its Python repr and matches nothing.
+    return [f"label={f}" for f in _label_filter(labels)]

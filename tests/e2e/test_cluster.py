@@ -39,7 +39,7 @@ def kindlike(*args: str, env: dict | None = None, timeout: float = 1800) -> subp
 @pytest.fixture(scope="session")
 def busybox_archive(engine, tmp_path_factory):
     if not engine.image_exists(BUSYBOX):
-        engine.client.images.build(path=str(REPO / "tests" / "e2e" / "images" / "busybox"), tag=BUSYBOX, rm=True)
+        engine.build_image(REPO / "tests" / "e2e" / "images" / "busybox", BUSYBOX)
     path = tmp_path_factory.mktemp("img") / "busybox.tar"
     engine.save_images([BUSYBOX], path)
     return path

@@ -3,7 +3,10 @@ locally built systemd image, exec, copies, published ports reachable from the
 host, node-to-node traffic, and a delete that leaves nothing behind."""
 from __future__ import annotations
 
+import pathlib
+import shutil
 import socket
+import tempfile
 import urllib.request
 
 import pytest
@@ -17,12 +20,18 @@ from kindlike.errors import ClusterError, EngineError
 pytestmark = pytest.mark.engine
 
 
-def three_nodes(name: str, image: str, tmp_path) -> list[NodePlan]:
-    share = tmp_path / "share"
-    share.mkdir()
-    (share / "hello.txt").write_text("from the host\n")
-    share.chmod(0o755)
-    tmp_path.chmod(0o755)
+@pytest.fixture
+def share_dir():
+    """A host directory a rootless engine's user can read too (pytest's own
+    tmp_path lives under a root-only directory)."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="kindlike-share-", dir="/tmp"))
+    d.chmod(0o755)
+    (d / "hello.txt").write_text("from the host\n")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def three_nodes(name: str, image: str, share) -> list[NodePlan]:
     return [
         NodePlan(f"{name}-control-plane", "control-plane", image,
                  ports=[PortSpec(defaults.API_SERVER_CONTAINER_PORT, -1, "127.0.0.1"),
@@ -51,8 +60,8 @@ def udp_echo(host: str, port: int, payload: bytes) -> bytes:
     raise AssertionError(f"no UDP echo from {host}:{port}")
 
 
-def test_three_node_cluster(engine, systemd_image, cluster_name, tmp_path):
-    plans = three_nodes(cluster_name, systemd_image, tmp_path)
+def test_three_node_cluster(engine, systemd_image, cluster_name, share_dir, tmp_path):
+    plans = three_nodes(cluster_name, systemd_image, share_dir)
     nodes = provision(engine, cluster_name, plans)
     assert [n.name for n in nodes] == [p.name for p in plans]
 
