@@ -17,14 +17,16 @@ def kubectl(node: Node, *args: str, **kw):
     return node.exec("kubectl", ADMIN, *args, **kw)
 
 
-def init_phases_to_skip(has_coredns: bool) -> list[str]:
+def init_phases_to_skip(has_coredns: bool, kube_proxy: bool = True) -> list[str]:
     # preflight insists on crictl, which neither image flavour needs; CoreDNS
-    # is skipped only when the image has no CoreDNS image to run.
-    return ["preflight"] + ([] if has_coredns else ["addon/coredns"])
+    # is skipped only when the image has no CoreDNS image to run, kube-proxy
+    # when the config says kubeProxyMode: none.
+    return (["preflight"] + ([] if has_coredns else ["addon/coredns"])
+            + ([] if kube_proxy else ["addon/kube-proxy"]))
 
 
-def kubeadm_init(cp: Node, has_coredns: bool, single_node: bool) -> None:
-    skip = ",".join(init_phases_to_skip(has_coredns))
+def kubeadm_init(cp: Node, has_coredns: bool, single_node: bool, kube_proxy: bool = True) -> None:
+    skip = ",".join(init_phases_to_skip(has_coredns, kube_proxy))
     cp.exec("kubeadm", "init", f"--config={KUBEADM_CONF}", "--skip-token-print", f"--skip-phases={skip}", "--v=2",
             timeout=600)
     if single_node:

@@ -100,7 +100,8 @@ def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
 
         step = STEP_INIT
         with st.step(STEP_INIT) as note:
-            bootstrap.kubeadm_init(cp, info.has_coredns, single_node=len(nodes) == 1)
+            bootstrap.kubeadm_init(cp, info.has_coredns, single_node=len(nodes) == 1,
+                                   kube_proxy=cfg.networking.kube_proxy_mode != "none")
             if not info.has_coredns:
                 note("no CoreDNS in the image: addon skipped")
 

@@ -63,8 +63,11 @@ class PodmanEngine(SdkEngine):
         # Our own private socket, so we never fight a user's podman.socket.
         tmp = tempfile.mkdtemp(prefix="kindlike-podman-", dir=os.environ.get("XDG_RUNTIME_DIR") or None)
         sock = f"unix://{tmp}/podman.sock"
+        # CONTAINER_HOST would turn the podman CLI into a remote client.
+        env = {k: v for k, v in os.environ.items() if k not in ("CONTAINER_HOST", "CONTAINER_CONNECTION")}
         proc = subprocess.Popen(
             ["podman", "system", "service", "--time=0", sock],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(tmp, "service.log"), "wb"),

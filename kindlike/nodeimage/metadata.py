@@ -1,0 +1,111 @@
+"""Reading what a node image is from its labels, without starting it.
+
+Every kindlike node image carries io.kindlike.* labels (set from the same
+build arguments that write /kindlike/image.json inside the image):
+
+  io.kindlike.image-schema        "1"
+  io.kindlike.kubernetes-version  vX.Y.Z
+  io.kindlike.flavour             offline | online
+  io.kindlike.source              debian-source | binaries | the kindest/node base
+  io.kindlike.cni                 flannel | none
+  io.kindlike.cni-manifest        path of the CNI manifest in the image ("" if none)
+  io.kindlike.coredns             true | false
+  io.kindlike.cgroup-driver       cgroupfs (containerd runs runc with SystemdCgroup = false)
+  io.kindlike.sandbox-image       the preloaded pause image
+  io.kindlike.kubeadm-api         kubeadm.k8s.io/v1beta2 | v1beta3 | v1beta4
+  io.kindlike.images              comma-separated preloaded images (offline)
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+
+from kindlike.errors import KindlikeError
+
+LABEL_PREFIX = "io.kindlike."
+_FIELDS = {
+    "image-schema": "schema",
+    "kubernetes-version": "kubernetes_version",
+    "flavour": "flavour",
+    "source": "source",
+    "cni": "cni",
+    "cni-manifest": "cni_manifest",
+    "coredns": "has_coredns",
+    "cgroup-driver": "cgroup_driver",
+    "sandbox-image": "sandbox_image",
+    "kubeadm-api": "kubeadm_api",
+    "images": "images",
+}
+
+
+def metadata_from_labels(labels: dict[str, str] | None) -> dict:
+    """The metadata dict for a label set ({} when it has no kindlike labels)."""
+    labels = labels or {}
+    if not any(k.startswith(LABEL_PREFIX) for k in labels):
+        return {}
+    out: dict = {
+        "schema": None,
+        "kubernetes_version": None,
+        "flavour": None,
+        "source": None,
+        "cni": None,
+        "cni_manifest": None,
+        "has_coredns": None,
+        "cgroup_driver": None,
+        "sandbox_image": None,
+        "kubeadm_api": None,
+        "images": [],
+    }
+    for suffix, key in _FIELDS.items():
+        raw = labels.get(LABEL_PREFIX + suffix)
+        if raw is None:
+            continue
+        if key == "schema":
+            out[key] = int(raw) if raw.isdigit() else raw
+        elif key == "has_coredns":
+            out[key] = raw.strip().lower() == "true"
+        elif key == "images":
+            out[key] = [i.strip() for i in raw.split(",") if i.strip()]
+        else:
+            out[key] = raw
+    return out
+
+
+def _labels_via_cli(engine, ref: str) -> dict[str, str] | None:
+    cmd = list(engine.build_command()) + ["image", "inspect", "--format", "{{json .Config.Labels}}", ref]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    if res.returncode != 0:
+        return None
+    text = res.stdout.strip()
+    return json.loads(text) if text and text != "null" else {}
+
+
+def image_metadata(engine, ref: str, *, strict: bool = True) -> dict:
+    """What the node image `ref` is, from its labels (no container started).
+
+    Keys: schema, kubernetes_version, flavour, source, cni, cni_manifest,
+    has_coredns (bool), cgroup_driver, sandbox_image, kubeadm_api, images
+    (list), plus "image" (the ref). Raises KindlikeError when the image is
+    missing, or (strict) when it carries no kindlike labels.
+    """
+    labels = None
+    if hasattr(engine, "image_labels") and hasattr(engine, "image_exists"):
+        try:
+            if engine.image_exists(ref):
+                labels = engine.image_labels(ref)
+        except Exception:  # noqa: BLE001 - fall back to the CLI
+            labels = None
+    if labels is None:
+        labels = _labels_via_cli(engine, ref)
+    if labels is None:
+        raise KindlikeError(f"node image {ref} does not exist", fix="build it: python -m kindlike.nodeimage --image " + ref)
+    meta = metadata_from_labels(labels)
+    if not meta:
+        if strict:
+            raise KindlikeError(
+                f"image {ref} is not a kindlike node image (no io.kindlike.* labels)",
+                fix="build one with python -m kindlike.nodeimage (or kindlike build node-image)",
+            )
+        return {"image": ref}
+    meta["image"] = ref
+    return meta
