@@ -385,12 +385,19 @@ def main(argv: list[str] | None = None) -> int:
             continue
         refs.append(ref)
     results = []
-    with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futs = {pool.submit(make_archive, ref, args.bin, args.out): ref for ref in refs}
-        for fut in concurrent.futures.as_completed(futs):
-            res = fut.result()
-            print(f"mkimages: {res['ref']} -> {res['archive']} ({res['layer_size'] // 1024} KiB)", file=sys.stderr)
-            results.append(res)
+
+    def done(res: dict) -> None:
+        print(f"mkimages: {res['ref']} -> {res['archive']} ({res['layer_size'] // 1024} KiB)", file=sys.stderr)
+        results.append(res)
+
+    if args.jobs <= 1:
+        for ref in refs:
+            done(make_archive(ref, args.bin, args.out))
+    else:  # gzip is the slow part: one process per image
+        with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            futs = [pool.submit(make_archive, ref, args.bin, args.out) for ref in refs]
+            for fut in concurrent.futures.as_completed(futs):
+                done(fut.result())
     results.sort(key=lambda r: refs.index(r["ref"]))
     with open(os.path.join(args.out, "images.json"), "w") as f:
         json.dump(results, f, indent=2)
