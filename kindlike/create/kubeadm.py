@@ -417,7 +417,9 @@ def kubelet_configuration(inp: KubeadmInput) -> dict[str, Any]:
         "apiVersion": KUBELET_API_VERSION,
         "kind": "KubeletConfiguration",
         "cgroupDriver": inp.cgroup_driver,
-        "cgroupRoot": "/kubelet",
+        # No cgroupRoot (kind uses /kubelet, which its entrypoint creates):
+        # with a private cgroup namespace the node's root cgroup is already
+        # the container's own, so kubepods lands inside it.
         "failSwapOn": False,
     }
     if inp.ipv6:

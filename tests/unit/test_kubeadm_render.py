@@ -267,7 +267,7 @@ def test_provider_id_only_with_provider():
 def test_kubelet_defaults():
     k = docs_of(render(make()))["KubeletConfiguration"]
     assert k["cgroupDriver"] == "cgroupfs"
-    assert k["cgroupRoot"] == "/kubelet"
+    assert "cgroupRoot" not in k  # the node's root cgroup is the container's own
     assert k["failSwapOn"] is False
     assert k["imageGCHighThresholdPercent"] == 100
     assert k["evictionHard"] == {"nodefs.available": "0%", "nodefs.inodesFree": "0%", "imagefs.available": "0%"}
