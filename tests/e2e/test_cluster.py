@@ -124,13 +124,13 @@ def test_multi_node_cluster(engine, engine_kind, e2e_cluster, busybox_archive, t
         for dst_node, (_, dst_ip) in by_node.items():
             if src_node == dst_node:
                 continue
-            out = k("exec", src_pod, "--", "wget", "-qO-", "-T", "5", f"http://{dst_ip}:8080/")
+            out = retry(lambda: http_from_pod(k, src_pod, dst_ip, 8080))
             assert out.strip() == dst_node, f"{src_node} -> {dst_node}"
 
     # ClusterIP from a pod on another node than the backend (kube-proxy).
     svc_ip = k("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
     cp_pod = by_node[nodes[0].name][0]
-    out = retry(lambda: k("exec", cp_pod, "--", "wget", "-qO-", "-T", "5", f"http://{svc_ip}/"))
+    out = retry(lambda: http_from_pod(k, cp_pod, svc_ip, 80))
     assert out.strip() == "web"
 
     # NodePort on the host through the extraPortMappings host port.
@@ -148,6 +148,15 @@ def test_multi_node_cluster(engine, engine_kind, e2e_cluster, busybox_archive, t
     # deleting again succeeds with a note
     res = kindlike("delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig), env=env)
     assert res.returncode == 0 and "does not exist" in res.stderr
+
+
+def http_from_pod(k, pod: str, ip: str, port: int) -> str:
+    """HTTP GET from inside a pod with nc (static busybox's wget crashes in
+    its resolver under the cluster's resolv.conf); returns the body."""
+    raw = k("exec", pod, "--", "sh", "-c", f'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 5 {ip} {port}')
+    head, _, body = raw.replace("\r\n", "\n").partition("\n\n")
+    assert head.startswith("HTTP/1."), f"no HTTP answer from {ip}:{port} in {pod}: {raw!r}"
+    return body
 
 
 def retry(fn, attempts: int = 30, delay: float = 2.0):
