@@ -11,6 +11,7 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 from tests.engine_fixtures import (  # noqa: E402,F401
     cluster_name,
     engine,
+    node_image,
     pytest_generate_tests,
     systemd_image,
 )

@@ -10,6 +10,7 @@ import hashlib
 import os
 import pwd
 import subprocess
+import sys
 import uuid
 
 import pathlib
@@ -107,3 +108,52 @@ def cluster_name(engine):
     delete_cluster_resources(engine, name)
     left = (engine.list_containers(cluster_labels(name)), engine.list_volumes(cluster_labels(name)))
     assert left == ([], []), f"cleanup left resources behind: {left}"
+
+
+def _id(engine, ref: str) -> str:
+    return engine.image_id(ref).removeprefix("sha256:")
+
+
+def ensure_node_image(engine, engine_kind: str, tmp_dir: pathlib.Path) -> str:
+    """The default node image in this engine's store: built (cached) in
+    rootful Docker, then copied into a rootless engine's own store when it
+    lacks that exact image, as a user would with save/load."""
+    from kindlike.defaults import DEFAULT_NODE_IMAGE as ref
+
+    start_engine("rootful-docker")
+    rootful = engine if engine_kind == "rootful-docker" else connect("rootful-docker")
+    if not rootful.image_exists(ref):
+        res = subprocess.run([sys.executable, "-m", "kindlike.cli.main", "--provider", "docker", "build",
+                              "node-image", "--image", ref], env={**os.environ, "DOCKER_HOST": rootful.host},
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"building {ref} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    if engine is not rootful:
+        if not engine.image_exists(ref) or _id(engine, ref) != _id(rootful, ref):
+            archive = tmp_dir / "node-image.tar"
+            rootful.save_images([ref], archive)
+            engine.load_image_archive(archive)
+            archive.unlink()
+        rootful.close()
+    return ref
+
+
+@pytest.fixture(scope="session")
+def node_image(engine, engine_kind, tmp_path_factory):
+    return ensure_node_image(engine, engine_kind, tmp_path_factory.mktemp("nodeimage"))
+
+
+def install_user_venv() -> None:
+    res = subprocess.run([str(REPO / "hack" / "install-venv.sh")], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"hack/install-venv.sh failed:\n{res.stdout}\n{res.stderr}")
+
+
+def user_dir() -> pathlib.Path:
+    """A scratch directory the rootless user owns (kubeconfig, configs)."""
+    import tempfile
+
+    d = pathlib.Path(tempfile.mkdtemp(prefix="kindlike-e2e-", dir="/tmp"))
+    pw = pwd.getpwnam(ROOTLESS_USER)
+    os.chown(d, pw.pw_uid, pw.pw_gid)
+    return d

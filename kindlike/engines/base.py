@@ -191,6 +191,10 @@ class Engine(abc.ABC):
                                  rm=True)
 
     @abc.abstractmethod
+    def load_image_archive(self, path: Path) -> None:
+        """Load a docker-save format archive into the engine's image store."""
+
+    @abc.abstractmethod
     def save_images(self, refs: list[str], dest: Path) -> None:
         """Write a docker-save format archive of the images to `dest`."""
 

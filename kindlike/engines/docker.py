@@ -179,6 +179,10 @@ class DockerEngine(SdkEngine):
         except docker.errors.ImageNotFound:
             pass
 
+    def load_image_archive(self, path: Path) -> None:
+        with open(path, "rb") as f:
+            self.client.images.load(f)
+
     def save_images(self, refs: list[str], dest: Path) -> None:
         # /images/get with several names writes one archive holding all of
         # them (docker-py only wraps the single-image form).

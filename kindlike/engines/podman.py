@@ -234,6 +234,9 @@ class PodmanEngine(SdkEngine):
         except podman.errors.ImageNotFound:
             pass
 
+    def load_image_archive(self, path: Path) -> None:
+        list(self.client.images.load(file_path=str(path)))
+
     def save_images(self, refs: list[str], dest: Path) -> None:
         res = self.client.get("/images/export", params={"references": refs, "format": "docker-archive", "compress": False}, stream=True)
         res.raise_for_status()

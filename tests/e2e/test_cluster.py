@@ -14,6 +14,8 @@ import time
 import urllib.request
 import uuid
 
+import shutil
+
 import pytest
 import yaml
 
@@ -22,6 +24,7 @@ from kindlike.create.provision import cluster_labels, delete_cluster_resources, 
 from kindlike.engines.common import pick_free_port
 from kindlike.images import import_archive
 from tests.conftest import REPO
+from tests.engine_fixtures import install_user_venv, user_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -29,9 +32,14 @@ BUSYBOX = "kindlike/e2e-busybox:1"
 NODEPORT = 30080
 
 
-def kindlike(*args: str, env: dict | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
-    res = subprocess.run([sys.executable, "-m", "kindlike.cli.main", *args], capture_output=True, text=True,
-                         env={**os.environ, **(env or {})}, timeout=timeout)
+def kindlike(engine_kind: str, *args: str, env: dict | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run the CLI as its user would: root for rootful Docker, the rootless
+    user (in its delegated cgroups) for a rootless engine."""
+    if engine_kind.startswith("rootless"):
+        cmd = [str(REPO / "hack" / "as-rootless.sh"), "kindlike", *args]
+    else:
+        cmd = [sys.executable, "-m", "kindlike.cli.main", *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout)
     print(f"$ kindlike {' '.join(args)}\n{res.stdout}\n{res.stderr}")
     return res
 
@@ -46,8 +54,11 @@ def busybox_archive(engine, tmp_path_factory):
 
 
 @pytest.fixture
-def e2e_cluster(engine, engine_kind, tmp_path):
+def e2e_cluster(engine, engine_kind, node_image):
     """Name, config path and kubeconfig path of a cluster removed afterwards."""
+    if engine_kind.startswith("rootless"):
+        install_user_venv()
+    tmp_path = user_dir()
     name = f"e2e{uuid.uuid4().hex[:6]}"
     host_port = pick_free_port("127.0.0.1")
     cfg = tmp_path / "cluster.yaml"
@@ -64,8 +75,10 @@ def e2e_cluster(engine, engine_kind, tmp_path):
         - role: worker
         """))
     kubeconfig = tmp_path / "kubeconfig"
+    os.chown(cfg, tmp_path.stat().st_uid, tmp_path.stat().st_gid)
     yield name, cfg, kubeconfig, host_port
     delete_cluster_resources(engine, name)
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def kubectl_bin(cluster: Cluster, tmp_path):
@@ -79,11 +92,9 @@ def kubectl_bin(cluster: Cluster, tmp_path):
 def test_multi_node_cluster(engine, engine_kind, e2e_cluster, busybox_archive, tmp_path):
     name, cfg, kubeconfig, host_port = e2e_cluster
     env = {"KINDLIKE_PROVIDER": engine.name}
-    if engine.name == "docker":
+    if engine_kind == "rootful-docker":
         env["DOCKER_HOST"] = engine.host
-    else:
-        env["CONTAINER_HOST"] = engine.url
-    res = kindlike("create", "cluster", "--name", name, "--config", str(cfg), "--wait", "5m",
+    res = kindlike(engine_kind, "create", "cluster", "--name", name, "--config", str(cfg), "--wait", "5m",
                    "--kubeconfig", str(kubeconfig), env=env)
     assert res.returncode == 0, res.stderr
     for step in ("Preparing nodes", "Starting control-plane", "Installing CNI", "Joining worker nodes"):
@@ -138,7 +149,7 @@ def test_multi_node_cluster(engine, engine_kind, e2e_cluster, busybox_archive, t
     assert body.strip() == "web"
 
     # delete: nothing of the cluster remains, not even its kubeconfig entries.
-    res = kindlike("delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig), env=env)
+    res = kindlike(engine_kind, "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig), env=env)
     assert res.returncode == 0, res.stderr
     assert engine.list_containers(cluster_labels(name)) == []
     assert engine.list_volumes(cluster_labels(name)) == []
@@ -146,7 +157,7 @@ def test_multi_node_cluster(engine, engine_kind, e2e_cluster, busybox_archive, t
     doc = yaml.safe_load(kubeconfig.read_text())
     assert all(f"kindlike-{name}" != e["name"] for key in ("clusters", "users", "contexts") for e in doc[key])
     # deleting again succeeds with a note
-    res = kindlike("delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig), env=env)
+    res = kindlike(engine_kind, "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig), env=env)
     assert res.returncode == 0 and "does not exist" in res.stderr
 
 
