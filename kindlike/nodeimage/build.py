@@ -220,11 +220,12 @@ def _binaries_current(out: Path, script: Path) -> bool:
 
 
 def _run_builder(cli: _Cli, engine, base_image: str, cache: Path, data: Path, say: Progress, *, only_pause: bool,
-                 force: bool) -> None:
+                 force: bool, no_cache: bool = False) -> None:
     builder_dir = data / "images" / "offline" / "builder"
     say(f"building the Kubernetes builder image {BUILDER_IMAGE}")
     cli.stream(
-        ["build", "--force-rm", "-t", BUILDER_IMAGE, "--build-arg", f"BASE_IMAGE={base_image}", str(builder_dir)],
+        ["build", "--force-rm", "-t", BUILDER_IMAGE, "--build-arg", f"BASE_IMAGE={base_image}"]
+        + (["--no-cache"] if no_cache else []) + [str(builder_dir)],
         what=f"building {BUILDER_IMAGE}",
         timeout=3600,
     )
@@ -351,7 +352,7 @@ def build_node_image(
         if plan.flavour == "offline":
             stack.enter_context(_locked(build_cache / ".lock"))
             dockerfile, ctx = _prepare_offline(cli, engine, plan, data, build_cache, build_args, say, stack,
-                                               rebuild=rebuild_kubernetes)
+                                               rebuild=rebuild_kubernetes, no_cache=no_cache)
         else:
             ctx = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kindlike-ctx-")))
             dockerfile = _online_context(data, ctx)
@@ -376,14 +377,16 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 
 def _prepare_offline(cli, engine, plan: BuildPlan, data: Path, build_cache: Path, build_args: dict[str, str],
-                     say: Progress, stack: contextlib.ExitStack, *, rebuild: bool) -> tuple[Path, Path]:
+                     say: Progress, stack: contextlib.ExitStack, *, rebuild: bool,
+                     no_cache: bool = False) -> tuple[Path, Path]:
     script = data / "images" / "offline" / "builder" / "build-kubernetes.sh"
     debian_out = build_cache / "out" / DEBIAN_SOURCE_VERSION
     binaries: dict[str, Path]
     if plan.source == "debian-source":
         if rebuild or not _binaries_current(debian_out, script):
             t = time.monotonic()
-            _run_builder(cli, engine, plan.base_image, build_cache, data, say, only_pause=False, force=rebuild)
+            _run_builder(cli, engine, plan.base_image, build_cache, data, say, only_pause=False, force=rebuild,
+                         no_cache=no_cache)
             say(f"Kubernetes binaries ready in {time.monotonic() - t:.0f} s ({debian_out / 'bin'})")
         else:
             say(f"Kubernetes binaries: cached in {debian_out / 'bin'}")
