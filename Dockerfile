@@ -61,11 +61,16 @@ RUN set -eux; \
 COPY images/node/files/ /
 COPY images/node/build/ /tmp/kindlike-build/
 COPY --from=fetch /out/cni-bin/ /opt/cni/bin/
-COPY --from=fetch /out/manifests/flannel.yaml /kind/manifests/flannel.yaml
+COPY --from=fetch /out/manifests/flannel.yaml /tmp/kindlike-flannel.yaml
 COPY --from=fetch /out/images/ /tmp/kindlike-images/
 COPY --from=fetch /out/urls.txt /kindlike/online-downloads.txt
 RUN set -eux; \
-    mkdir -p /kindlike; \
+    mkdir -p /kindlike /kind/manifests; \
+    # Flannel becomes the node's default CNI manifest; kind's kindnet stays beside it.
+    if [ -f /kind/manifests/default-cni.yaml ]; then \
+        mv /kind/manifests/default-cni.yaml /kind/manifests/kindnet.yaml; \
+    fi; \
+    mv /tmp/kindlike-flannel.yaml /kind/manifests/default-cni.yaml; \
     kindlike-preload-images --list /kindlike/preloaded-images /tmp/kindlike-images; \
     rm -rf /tmp/kindlike-images; \
     ln -sf /dev/null /etc/systemd/system/proc-sys-fs-binfmt_misc.automount; \
@@ -76,7 +81,7 @@ RUN set -eux; \
     fi; \
     grep -q '/coredns:' /kindlike/preloaded-images || { echo "no CoreDNS image in $BASE_IMAGE" >&2; exit 1; }; \
     KUBERNETES_VERSION="${KUBERNETES_VERSION}" FLAVOUR=online SOURCE="${BASE_IMAGE}" \
-        CNI=flannel CNI_MANIFEST=/kind/manifests/flannel.yaml HAS_COREDNS=true \
+        CNI=flannel CNI_MANIFEST=/kind/manifests/default-cni.yaml HAS_COREDNS=true \
         CGROUP_DRIVER=cgroupfs SANDBOX_IMAGE="$sandbox" IMAGES_FILE=/kindlike/preloaded-images \
         KUBEADM_API="${KUBEADM_API}" NOTES="kindest/node with Flannel ${FLANNEL_VERSION}" \
         /tmp/kindlike-build/write-metadata.sh; \
@@ -86,7 +91,7 @@ LABEL io.kindlike.image-schema="1" \
       io.kindlike.flavour="online" \
       io.kindlike.source="${BASE_IMAGE}" \
       io.kindlike.cni="flannel" \
-      io.kindlike.cni-manifest="/kind/manifests/flannel.yaml" \
+      io.kindlike.cni-manifest="/kind/manifests/default-cni.yaml" \
       io.kindlike.coredns="true" \
       io.kindlike.cgroup-driver="cgroupfs" \
       io.kindlike.sandbox-image="${SANDBOX_IMAGE}" \

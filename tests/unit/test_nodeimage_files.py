@@ -92,6 +92,10 @@ def test_online_dockerfile_args_and_sources():
     for key in ("kubernetes-version", "flavour", "cni", "coredns", "cgroup-driver", "sandbox-image"):
         assert f"io.kindlike.{key}=" in labels
     assert 'io.kindlike.cni="flannel"' in labels and 'io.kindlike.cgroup-driver="cgroupfs"' in labels
+    # kindlike's create applies /kind/manifests/default-cni.yaml: it must be Flannel's.
+    assert 'io.kindlike.cni-manifest="/kind/manifests/default-cni.yaml"' in labels
+    run = " ".join(a for i, a in instrs if i == "RUN")
+    assert "mv /tmp/kindlike-flannel.yaml /kind/manifests/default-cni.yaml" in run
 
 
 def test_offline_dockerfile_args_and_sources(tmp_path):
