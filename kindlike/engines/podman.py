@@ -238,7 +238,7 @@ class PodmanEngine(SdkEngine):
         list(self.client.images.load(file_path=str(path)))
 
     def save_images(self, refs: list[str], dest: Path) -> None:
-        res = self.client.get("/images/export", params={"references": refs, "format": "docker-archive", "compress": False}, stream=True)
+        res = self.client.api.get("/images/export", params={"references": refs, "format": "docker-archive", "compress": False}, stream=True)
         res.raise_for_status()
         with open(dest, "wb") as f:
             for chunk in res.iter_content(1 << 20):
