@@ -2,6 +2,7 @@
 uses), from an archive in docker-save format."""
 from __future__ import annotations
 
+import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,12 +24,31 @@ def import_archive(nodes: list[Node], archive: Path) -> None:
         try:
             # --all-platforms: a single-arch archive may lack the platform
             # index ctr matches on.
-            n.exec(*CTR, "images", "import", "--all-platforms", dest, timeout=600)
+            out = n.output(*CTR, "images", "import", "--all-platforms", dest, timeout=600)
+            for name in imported_names(out):
+                alias = docker_hub_alias(name)
+                if alias:
+                    n.exec(*CTR, "images", "tag", "--force", name, alias)
         finally:
             n.exec("rm", "-f", dest, check=False)
 
     with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
         list(pool.map(one, nodes))
+
+
+def imported_names(ctr_output: str) -> list[str]:
+    """Names from `ctr images import` output ("unpacking NAME (sha256:...)...")."""
+    return [m.group(1) for m in re.finditer(r"^unpacking (\S+) \(sha256:", ctr_output, re.M)]
+
+
+def docker_hub_alias(name: str) -> str | None:
+    """Podman saves local images as localhost/NAME; a pod spec saying NAME
+    means docker.io/NAME to the kubelet. Tag the image under that name too so
+    the same manifest works whichever engine the image came from."""
+    if name.startswith("localhost/"):
+        rest = name[len("localhost/"):]
+        return f"docker.io/{rest}" if "/" in rest else f"docker.io/library/{rest}"
+    return None
 
 
 def node_images(node: Node) -> list[str]:

@@ -107,7 +107,7 @@ def test_multi_node_cluster(engine, engine_kind, e2e_cluster, busybox_archive, t
 
     def k(*args, stdin=None, check=True):
         r = subprocess.run([str(kubectl), f"--kubeconfig={kubeconfig}", *args], input=stdin, capture_output=True,
-                           text=True, timeout=120)
+                           text=True, timeout=300)
         if check:
             assert r.returncode == 0, f"kubectl {' '.join(args)}: {r.stderr}"
         return r.stdout
