@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from kindlike.errors import ClusterError, StepError
+from kindlike.errors import ClusterError, ExecError, StepError
 from kindlike.nodes import Node
 
 KUBEADM_CONF = "/kind/kubeadm.conf"
@@ -25,10 +25,24 @@ def init_phases_to_skip(has_coredns: bool, kube_proxy: bool = True) -> list[str]
             + ([] if kube_proxy else ["addon/kube-proxy"]))
 
 
+def kubelet_failure_hint(node: Node, err: ExecError) -> ExecError:
+    """kubeadm only says it timed out waiting; the reason is nearly always in
+    the kubelet's journal (kind #3319), so put its last errors in the message."""
+    log = node.exec("sh", "-c", "journalctl -u kubelet --no-pager -o cat -n 400 | grep -E '^[EF][0-9]{4}' | tail -n 5",
+                    check=False).stdout.strip()
+    if not log:
+        return err
+    tail = "\n".join(err.output.strip().splitlines()[-4:])
+    return ExecError(node.name, err.cmd, err.code, f"{tail}\nkubelet's last errors:\n{log}")
+
+
 def kubeadm_init(cp: Node, has_coredns: bool, single_node: bool, kube_proxy: bool = True) -> None:
     skip = ",".join(init_phases_to_skip(has_coredns, kube_proxy))
-    cp.exec("kubeadm", "init", f"--config={KUBEADM_CONF}", "--skip-token-print", f"--skip-phases={skip}", "--v=2",
-            timeout=600)
+    try:
+        cp.exec("kubeadm", "init", f"--config={KUBEADM_CONF}", "--skip-token-print", f"--skip-phases={skip}",
+                "--v=2", timeout=600)
+    except ExecError as e:
+        raise kubelet_failure_hint(cp, e) from e
     if single_node:
         # The taint's key changed in 1.24; remove whichever this version set.
         for taint in ("node-role.kubernetes.io/control-plane-", "node-role.kubernetes.io/master-"):
@@ -39,8 +53,8 @@ def kubeadm_join(nodes: list[Node]) -> None:
     def join(n: Node) -> None:
         try:
             n.exec("kubeadm", "join", f"--config={KUBEADM_CONF}", "--skip-phases=preflight", "--v=2", timeout=600)
-        except Exception as e:
-            raise StepError("Joining worker nodes", e, node=n.name) from e
+        except ExecError as e:
+            raise StepError("Joining worker nodes", kubelet_failure_hint(n, e), node=n.name) from e
 
     if not nodes:
         return

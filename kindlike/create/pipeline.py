@@ -37,6 +37,9 @@ class CreateOptions:
     wait: float = 0.0  # seconds; 0 = do not wait for Ready
     kubeconfig: str | None = None
     status: Status = field(default_factory=Status)
+    # Preflight: accept a rootless host without cgroup v2 delegation (nodes
+    # then run without resource limits); also KINDLIKE_ALLOW_NO_RESOURCE_LIMITS=1.
+    allow_no_resource_limits: bool = False
 
 
 @dataclass
@@ -78,6 +81,12 @@ def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
     cfg = opts.config.with_node_image(opts.image) if opts.image else opts.config
     refuse_unsupported(cfg)
     st = opts.status
+    # -- preflight (kindlike.doctor): the fatal host checks, before anything
+    # is created; raises PreflightError (one line + fix per failure).
+    from kindlike.doctor import preflight
+
+    preflight(engine, cfg, allow_no_resource_limits=opts.allow_no_resource_limits, status=st)
+    # -- end preflight
     if provision.existing_nodes(engine, opts.name):
         raise ClusterError(f"cluster {opts.name!r} already exists",
                            fix=f"delete it first (kindlike delete cluster --name {opts.name}) or pick another --name")
@@ -105,6 +114,14 @@ def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
             if not info.has_coredns:
                 note("no CoreDNS in the image: addon skipped")
 
+        # Workers join before the pod network is wired: joining needs only
+        # the API server, and meanwhile kube-controller-manager allocates the
+        # pod CIDRs the VXLAN wiring waits for, so one wait covers all nodes.
+        if workers:
+            step = STEP_JOIN
+            with st.step(STEP_JOIN):
+                bootstrap.kubeadm_join(workers)
+
         cni_kind = "none"
         step = STEP_CNI
         if cfg.networking.disable_default_cni:
@@ -115,18 +132,10 @@ def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
                     cni.install_flannel(cp, cfg.networking.pod_subnet)
                     cni_kind = "flannel"
                 else:
-                    bootstrap.wait_registered(cp, [cp.name])
-                    cni.wire_vxlan([cp], cp, cfg.networking.pod_subnet)
-                    cni_kind = "kindlike-vxlan"
-                note(cni_kind)
-
-        if workers:
-            step = STEP_JOIN
-            with st.step(STEP_JOIN):
-                bootstrap.kubeadm_join(workers)
-                if cni_kind == "kindlike-vxlan":
                     bootstrap.wait_registered(cp, [n.name for n in nodes])
                     cni.wire_vxlan(nodes, cp, cfg.networking.pod_subnet)
+                    cni_kind = "kindlike-vxlan"
+                note(cni_kind)
 
         if opts.wait > 0:
             step = STEP_WAIT
