@@ -4,7 +4,6 @@ from __future__ import annotations
 import click
 
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
-from kindlike.errors import NotAvailableYet
 
 
 @click.group()
@@ -28,10 +27,18 @@ def export_kubeconfig(state: State, name: str | None, kubeconfig: str | None, in
 
 
 @export.command("logs")
-@click.argument("directory", required=False)
+@click.argument("directory", required=False, metavar="[DIR]")
 @name_option
 @provider_option
 @pass_state
 def export_logs(state: State, directory: str | None, name: str | None) -> None:
-    """Collect every node's logs into DIRECTORY."""
-    raise NotAvailableYet("`kindlike export logs` is not available yet (planned: day-2 commands)")
+    """Collect every node's logs (journal, kubelet, containerd, configs,
+    images, containers, pod logs, engine inspect) into DIR, default a new
+    temporary directory; DIR ending in .tar.gz writes a tarball. Prints
+    where the logs went."""
+    from kindlike.api import Cluster
+
+    c = Cluster.get(cluster_name(name), engine=state.engine)
+    path = c.export_logs(directory, verbose=not state.quiet)
+    state.status.line(f"Exported logs of cluster {c.name!r} ({len(c.nodes)} nodes) to:")
+    click.echo(str(path))
