@@ -37,9 +37,14 @@ def create() -> None:
               help="Wait until every node is Ready (e.g. 5m); 0 does not wait.")
 @click.option("--kubeconfig", default=None, help="kubeconfig file to merge into (default: $KUBECONFIG, ~/.kube/config).")
 @click.option("--dry-run", is_flag=True, help="Validate the config and print the plan; touch no engine.")
+@click.option("--allow-no-resource-limits", is_flag=True, envvar="KINDLIKE_ALLOW_NO_RESOURCE_LIMITS",
+              help="Under a rootless engine without cgroup v2 delegation (e.g. cgroup v1), create the cluster "
+                   "anyway, with a warning: nodes then run without resource limits "
+                   "(also KINDLIKE_ALLOW_NO_RESOURCE_LIMITS=1).")
 @provider_option
 @pass_state
-def create_cluster(state: State, name, config_path, image, retain, wait, kubeconfig, dry_run) -> None:
+def create_cluster(state: State, name, config_path, image, retain, wait, kubeconfig, dry_run,
+                   allow_no_resource_limits) -> None:
     """Create a local Kubernetes cluster."""
     from kindlike.config import load_config
     from kindlike.config.plan import render_plan
@@ -57,6 +62,7 @@ def create_cluster(state: State, name, config_path, image, retain, wait, kubecon
         state.status.line(f"WARNING: {w}")
     state.status.line(f'Creating cluster "{name}" ...')
     res = run(state.engine, CreateOptions(name=name, config=cfg, retain=retain, wait=wait_s,
-                                          kubeconfig=kubeconfig, status=state.status))
+                                          kubeconfig=kubeconfig, status=state.status,
+                                          allow_no_resource_limits=allow_no_resource_limits))
     state.status.line(f'Set kubectl context to "kindlike-{name}" in {res.kubeconfig_path}')
     state.status.line(f"You can now use your cluster with:\n\nkubectl cluster-info --context kindlike-{name}\n")

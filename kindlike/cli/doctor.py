@@ -1,14 +1,45 @@
-"""`kindlike doctor`."""
+"""`kindlike doctor`: check this host against the prerequisites of the
+engine that would be used (rootless or rootful), one line per check with the
+command that fixes it; exit 1 when any check fails."""
 from __future__ import annotations
+
+import sys
 
 import click
 
-from kindlike.errors import NotAvailableYet
+from kindlike.cli.common import State, pass_state, provider_option
+from kindlike.errors import KindlikeError
 
 
 @click.command()
-@click.option("--output", type=click.Choice(["text", "json"]), default="text")
-def doctor(output: str) -> None:
-    """Check this host against the prerequisites for (rootless) clusters."""
-    raise NotAvailableYet("`kindlike doctor` is not available yet (planned: rootless + doctor); "
-                          "`kindlike version --engine` shows the engine's facts")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+              help="text: one line per check; json: a list of {name, status, message, fix}.")
+@click.option("--config", "config_path", default=None,
+              help="Cluster config whose host ports are checked (default: the default config); - reads stdin.")
+@provider_option
+@pass_state
+def doctor(state: State, output: str, config_path: str | None) -> None:
+    """Check this host against the prerequisites for (rootless) clusters.
+
+    Each check prints ok, warn or fail with the exact command that fixes it.
+    KINDLIKE_ALLOW_NO_RESOURCE_LIMITS=1 turns the missing cgroup v2
+    delegation of a rootless engine from a fail into a warning, as
+    `create cluster --allow-no-resource-limits` does."""
+    from kindlike.config import load_config
+    from kindlike.doctor import exit_code, render_json, render_text, run_doctor
+    from kindlike.errors import NoEngineError
+
+    cfg = load_config(config_path or "").cluster
+    engine, error, fix = None, "", ""
+    try:
+        engine = state.engine
+    except NoEngineError as e:
+        error, fix = e.message, ""
+    except KindlikeError as e:  # e.g. an unknown KINDLIKE_PROVIDER
+        error, fix = e.message, e.fix or ""
+    checks = run_doctor(engine, engine_error=error, engine_fix=fix, provider=state.provider, cluster_cfg=cfg)
+    click.echo(render_json(checks) if output == "json" else render_text(checks), nl=output == "json")
+    code = exit_code(checks)
+    if code:
+        # SystemExit: click's non-standalone mode would swallow click's Exit.
+        sys.exit(code)
