@@ -79,11 +79,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(dest, help_, type="bool", default=False)
 
 
+PATH_OPTIONS = ("kindlike_config", "kindlike_logs_dir")
+
+
 def _opt(config: pytest.Config, dest: str):
+    """A command-line option, else its ini key (paths in the ini file are
+    relative to that file), else None."""
     value = config.getoption(dest, None)
-    if value in (None, False, ""):
-        value = config.getini(dest) if dest in OPTIONS or dest in FLAGS else None
-    return value if value not in ("", None) else None
+    if value not in (None, False, ""):
+        return value
+    value = config.getini(dest) if dest in OPTIONS or dest in FLAGS else None
+    if value in ("", None):
+        return None
+    if dest in PATH_OPTIONS and config.inipath is not None and not os.path.isabs(value):
+        value = str(config.inipath.parent / value)
+    return value
 
 
 # ---------------------------------------------------------------------------
@@ -95,10 +105,9 @@ class SharedCluster:
     users file + a `ready` marker ("created" or "reused") in a state
     directory keyed by the cluster name."""
 
-    def __init__(self, config: pytest.Config, name: str, generated_name: bool = False):
+    def __init__(self, config: pytest.Config, name: str):
         self.config = config
         self.name = name
-        self.generated_name = generated_name
         self.state_dir = Path(tempfile.gettempdir()) / f"kindlike-pytest-{os.getuid()}" / name
         self.cluster: Cluster | None = None
         self.holding = False
@@ -116,13 +125,29 @@ class SharedCluster:
     # -- files
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.state_dir / "lock", "a+") as f:
+        """Hold the state directory's lock. The last user removes the lock
+        file (and directory) while holding it, so a process that was waiting
+        checks it still holds the file that is there, else starts over."""
+        lock = self.state_dir / "lock"
+        while True:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                f = open(lock, "a+")
+            except FileNotFoundError:  # the directory went away meanwhile
+                continue
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+                same = os.stat(lock).st_ino == os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            f.close()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
 
     def _read(self, fname: str) -> str:
         try:
@@ -240,12 +265,9 @@ class SharedCluster:
                     what = "deleted"
             elif ready == "reused":
                 what = "left"
-            self._rm("ready", "failed", "users")
-            if self.generated_name:
-                # Nobody else can know a generated name: drop the directory too.
-                self._rm("lock")
-                with contextlib.suppress(OSError):
-                    self.state_dir.rmdir()
+            self._rm("ready", "failed", "users", "lock")
+            with contextlib.suppress(OSError):
+                self.state_dir.rmdir()
             return what
 
 
@@ -282,13 +304,12 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kindlike: the test uses the kindlike cluster fixture")
     name = _opt(config, "kindlike_name")
-    generated = not name
     if _is_worker(config):
         name = config.workerinput.get(WORKERINPUT_NAME) or name or \
             f"pytest-{config.workerinput.get('testrunuid', uuid.uuid4().hex)[:8]}"
     elif not name:
         name = f"pytest-{uuid.uuid4().hex[:8]}"
-    state = SharedCluster(config, name, generated_name=generated)
+    state = SharedCluster(config, name)
     config.stash[_STATE] = state
     if _is_xdist_controller(config):
         state.hold()
@@ -319,11 +340,18 @@ def _released(config: pytest.Config, what: str | None) -> None:
 
 
 def _say(config: pytest.Config, line: str) -> None:
+    """A line on the terminal, also from inside a fixture (past output
+    capturing); xdist workers have no terminal and stay silent."""
+    if _is_worker(config):
+        return
     tr = config.pluginmanager.get_plugin("terminalreporter")
-    if tr is not None and not _is_worker(config):
-        tr.write_line(line)
-    elif not _is_worker(config):
-        print(line, file=sys.stderr)
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+        if tr is not None:
+            tr.ensure_newline()
+            tr.write_line(line)
+        else:
+            print(line, file=sys.stderr)
 
 
 @pytest.fixture(scope="session")

@@ -171,12 +171,39 @@ def test_dead_processes_do_not_pin_a_cluster(world, tmp_path):
     assert state.release() == "deleted"
 
 
-def test_generated_names_leave_no_state_directory(world):
-    state = plugin.SharedCluster(FakeConfig(), "pytest-abc", generated_name=True)
+def test_the_last_one_out_leaves_no_state_directory(world):
+    state = plugin.SharedCluster(FakeConfig(), "tidy")
     state.acquire()
     assert state.state_dir.is_dir()
     state.release()
     assert not state.state_dir.exists()
+
+
+def test_a_process_waiting_on_a_removed_lock_file_starts_over(world):
+    """The last user removes the lock file while holding it; whoever was
+    blocked on the old file must not think it holds the lock."""
+    import threading
+
+    a = plugin.SharedCluster(FakeConfig(), "race")
+    b = plugin.SharedCluster(FakeConfig(), "race")
+    b_lock = b.locked()
+    entered = threading.Event()
+    with a.locked():
+        t = threading.Thread(target=lambda: (b_lock.__enter__(), entered.set()))
+        t.start()
+        time.sleep(0.2)
+        assert not entered.is_set()  # b waits on a's lock file
+        (a.state_dir / "lock").unlink()
+        a.state_dir.rmdir()
+    t.join(5)
+    assert entered.is_set()
+    # b holds the lock file that is there now (a new one), not the removed one.
+    with pytest.raises(BlockingIOError):
+        import fcntl
+
+        with open(b.state_dir / "lock") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    b_lock.__exit__(None, None, None)
 
 
 @pytest.mark.parametrize("nodeid,path", [
