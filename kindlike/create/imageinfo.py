@@ -3,6 +3,8 @@ built when missing), and what each image says about itself, read from its
 labels so no container has to start to learn it."""
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -10,6 +12,7 @@ from typing import Callable
 from kindlike import defaults
 from kindlike.engines.base import Engine
 from kindlike.errors import KindlikeError
+from kindlike.nodeimage.plan import DEFAULT_ONLINE_VERSION
 
 LABEL_PREFIX = "io.kindlike."
 
@@ -47,6 +50,31 @@ def image_info(engine: Engine, ref: str) -> ImageInfo:
     )
 
 
+REGISTRY = ("registry-1.docker.io", 443)  # where kindest/node, the online base, lives
+
+
+def registry_reachable(timeout: float = 3.0) -> tuple[bool, str]:
+    """One TCP connection attempt to the registry the online flavour pulls
+    from: the same traffic a pull would make, but bounded to a few seconds."""
+    try:
+        with socket.create_connection(REGISTRY, timeout=timeout):
+            return True, f"{REGISTRY[0]} is reachable"
+    except OSError as e:
+        return False, f"no registry reachable ({REGISTRY[0]}: {e.strerror or e})"
+
+
+def choose_flavour() -> tuple[str, str]:
+    """online when kindest/node can be pulled, else offline; KINDLIKE_NODE_FLAVOUR
+    (online|offline) decides without probing."""
+    forced = os.environ.get("KINDLIKE_NODE_FLAVOUR", "").lower()
+    if forced in ("online", "offline"):
+        return forced, f"KINDLIKE_NODE_FLAVOUR={forced}"
+    ok, why = registry_reachable()
+    if ok:
+        return "online", f"{why}: FROM kindest/node, Kubernetes {DEFAULT_ONLINE_VERSION}"
+    return "offline", f"{why}: Kubernetes v1.20.2 built from Debian's sources"
+
+
 def ensure_images(engine: Engine, refs: list[str], note: Callable[[str], None], status) -> dict[str, ImageInfo]:
     out = {}
     for ref in refs:
@@ -56,10 +84,11 @@ def ensure_images(engine: Engine, refs: list[str], note: Callable[[str], None], 
                                     fix=f"build it: kindlike build node-image --image {ref}")
             from kindlike.nodeimage import build_node_image
 
+            flavour, why = choose_flavour()
             start = time.monotonic()
-            status.line(f" • Node image {ref} is missing: building it (first time only)")
-            build_node_image(engine, image=ref, flavour="auto", kubernetes=None, base_image=None,
-                             progress=status.line)
+            status.line(f" • Node image {ref} is missing: building the {flavour} flavour ({why})")
+            build_node_image(engine, image=ref, flavour=flavour, kubernetes=None if flavour == "offline" else
+                             DEFAULT_ONLINE_VERSION, base_image=None, progress=status.line)
             note(f"built {ref} in {time.monotonic() - start:.0f}s")
         else:
             note(ref)
