@@ -19,6 +19,7 @@ from kindlike.doctor.checks import (
     ProbeResult,
     check_engine,
     check_resource_limits,
+    for_caller,
 )
 from kindlike.errors import KindlikeError
 
@@ -81,7 +82,8 @@ def run_doctor(engine, *, engine_error: str = "", engine_fix: str = "", provider
     limits = check_resource_limits(pr, rootless=ctx["rootless"], layout=ctx["layout"],
                                    engine=info.name if info else (provider or "docker"), systemd=ctx["systemd"])
     # engine, cgroup-version, cgroup-delegation, resource-limits, then the rest.
-    return [eng, *checks[:2], limits, *checks[2:]]
+    uid = os.getuid()
+    return [for_caller(ch, uid) for ch in (eng, *checks[:2], limits, *checks[2:])]
 
 
 def preflight(engine, cluster_cfg, *, allow_no_resource_limits: bool = False, status=None, files=None) -> list[Check]:
@@ -95,7 +97,7 @@ def preflight(engine, cluster_cfg, *, allow_no_resource_limits: bool = False, st
     info = engine.info()
     checks, _ctx = host.host_checks(info, cluster_cfg=cluster_cfg, allow_no_limits=allow,
                                     files=files or host.HostFiles())
-    fatal = [ch for ch in checks if ch.fatal]
+    fatal = [for_caller(ch, os.getuid()) for ch in checks if ch.fatal]
     if status is not None:
         for ch in fatal:
             if ch.status == WARN:

@@ -10,6 +10,7 @@ fixes it. Nothing here touches the host, so each branch is unit-testable.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass
@@ -62,6 +63,14 @@ class Check:
 
 def sudo(uid: int) -> str:
     return "" if uid == 0 else "sudo "
+
+
+def for_caller(check: Check, uid: int) -> Check:
+    """Fixes are written for a user with sudo; root runs them as they are
+    without it (and may not have sudo at all)."""
+    if uid != 0 or "sudo " not in check.fix:
+        return check
+    return dataclasses.replace(check, fix=re.sub(r"(?<![\w-])sudo ", "", check.fix))
 
 
 # -- engine -----------------------------------------------------------------
@@ -499,7 +508,7 @@ def check_inotify(watches: str | None, instances: str | None) -> Check:
             fixes.append(f"{key}={want}")
     if low:
         return Check(name, WARN, f"{', '.join(low)} (kind's recommendation): pods fail with 'too many open files' "
-                                 "when many watch files", f"sudo sysctl -w {' '.join(fixes)}")
+                                 "when many of them watch files", f"sudo sysctl -w {' '.join(fixes)}")
     return Check(name, OK, ", ".join(shown))
 
 

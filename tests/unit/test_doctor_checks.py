@@ -31,6 +31,13 @@ def info(**kw) -> EngineInfo:
     return EngineInfo(**base)
 
 
+def test_for_caller_drops_sudo_for_root():
+    ch = c.Check("x", c.WARN, "m", "sudo sysctl -w a=1 && printf 'x' | sudo tee -a /f && pseudo-sudo x")
+    assert c.for_caller(ch, 0).fix == "sysctl -w a=1 && printf 'x' | tee -a /f && pseudo-sudo x"
+    assert c.for_caller(ch, 1001) is ch
+    assert c.for_caller(c.Check("y", c.OK, "m"), 0).fix == ""
+
+
 def test_check_line_and_dict():
     ch = c.Check("subuid", c.FAIL, "no range", "sudo x", fatal=True)
     assert ch.as_dict() == {"name": "subuid", "status": "fail", "message": "no range", "fix": "sudo x"}
