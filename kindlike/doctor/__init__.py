@@ -95,8 +95,14 @@ def preflight(engine, cluster_cfg, *, allow_no_resource_limits: bool = False, st
 
     allow = allow_no_resource_limits or allow_no_limits_from_env()
     info = engine.info()
-    checks, _ctx = host.host_checks(info, cluster_cfg=cluster_cfg, allow_no_limits=allow,
-                                    files=files or host.HostFiles())
+    try:
+        checks, _ctx = host.host_checks(info, cluster_cfg=cluster_cfg, allow_no_limits=allow,
+                                        files=files or host.HostFiles())
+    except Exception as e:  # a bug in a check must not stop every create
+        if status is not None:
+            status.line(f"WARNING: preflight checks could not run ({type(e).__name__}: {e}); "
+                        "run `kindlike -v doctor` to see why")
+        return []
     fatal = [for_caller(ch, os.getuid()) for ch in checks if ch.fatal]
     if status is not None:
         for ch in fatal:

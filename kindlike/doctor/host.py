@@ -151,14 +151,15 @@ def v2_delegated(files: HostFiles, mounts, proc_cgroup: str, uid: int) -> tuple[
     subtree delegated to uid: systemd's user@UID.service, else the caller's
     own cgroup when uid owns it; (None, "") when there is none."""
     mnt = next((m for m, t, _ in mounts if t == "cgroup2"), "/sys/fs/cgroup")
-    candidates = [f"{mnt}/user.slice/user-{uid}.slice/user@{uid}.service"]
+    # (directory, must the user own it?): systemd's user@UID.service is the
+    # delegated subtree by definition; the caller's own cgroup only if owned.
+    candidates = [(f"{mnt}/user.slice/user-{uid}.slice/user@{uid}.service", False)]
     for line in proc_cgroup.splitlines():
         if line.startswith("0::"):
-            candidates.append(mnt + "/" + line[3:].strip().lstrip("/"))
-    for d in candidates:
-        d = d.rstrip("/")
+            candidates.append(((mnt + "/" + line[3:].strip().lstrip("/")).rstrip("/"), True))
+    for d, must_own in candidates:
         st = files.stat(d)
-        if st is None or (uid != 0 and st.st_uid != uid and d != candidates[0]):
+        if st is None or (must_own and st.st_uid != uid):
             continue
         text = files.read(d + "/cgroup.controllers")
         if text is not None:

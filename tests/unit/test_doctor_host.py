@@ -457,3 +457,12 @@ def test_cli_doctor_config_errors_are_one_line_each(tmp_path):
 def test_cli_create_has_the_opt_in_flag():
     res = cli("create", "cluster", "--help")
     assert "--allow-no-resource-limits" in res.stdout and "KINDLIKE_ALLOW_NO_RESOURCE_LIMITS" in res.stdout
+
+
+def test_preflight_survives_a_broken_check(fake_root, monkeypatch, capsys):
+    def boom(*a, **kw):
+        raise ValueError("bug")
+
+    monkeypatch.setattr(host, "host_checks", boom)
+    assert preflight(FakeEngine(rootless_info()), None, status=Status()) == []
+    assert capsys.readouterr().err.startswith("WARNING: preflight checks could not run (ValueError: bug)")
