@@ -105,14 +105,6 @@ def test_no_engine_is_a_clear_error(tmp_path):
     assert "Traceback" not in res.stderr
 
 
-@pytest.mark.parametrize("args", [["doctor"], ["export", "logs"], ["load", "docker-image", "x"],
-                                  ["load", "image-archive", "x.tar"]])
-def test_unfinished_commands_say_so(args):
-    res = run(*args)
-    assert res.returncode == 1
-    assert "not available yet" in res.stderr
-
-
 def test_version_and_completion():
     res = run("version")
     assert res.returncode == 0 and res.stdout.startswith("kindlike v")
