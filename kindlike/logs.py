@@ -120,11 +120,24 @@ def collect_node(node: Node, dest: Path) -> list[str]:
         else:
             problems.append(f"{node.name}: {path}: {res.stderr.strip() or 'cannot be read'}")
     try:
-        if node.exec("test", "-d", POD_LOGS, check=False).code == 0:
-            node.copy_from(POD_LOGS, dest / "pods")
+        copy_pod_logs(node, dest / "pods")
     except Exception as e:
         note(POD_LOGS, e)
     return problems
+
+
+def copy_pod_logs(node: Node, dest: Path) -> None:
+    """/var/log/pods, file by file (single-file copies are byte-exact on
+    every Python; extracting a directory archive needs tarfile's `filter`,
+    which Debian 12's Python 3.11.2 lacks)."""
+    res = node.exec("find", POD_LOGS, "-type", "f", check=False)
+    if res.code != 0:
+        return
+    for path in sorted(line.strip() for line in res.stdout.splitlines()):
+        rel = Path(path).relative_to(POD_LOGS) if path.startswith(POD_LOGS + "/") else None
+        if rel is None or ".." in rel.parts:
+            continue
+        node.copy_from(path, dest / rel)
 
 
 def export_logs(engine: Engine, cluster: str, nodes: list[Node], dest: str | os.PathLike[str] | None = None,

@@ -43,6 +43,8 @@ def shared_cluster(request: pytest.FixtureRequest, engine, engine_kind: str, nod
     the last is deleted when the session ends (pass or fail)."""
     shared = request.config.stash.setdefault(_SHARED, {})
     if shared.get("kind") == engine_kind:
+        if "error" in shared:
+            pytest.fail(f"creating the shared cluster {shared['name']} failed: {shared['error']}", pytrace=False)
         return shared["cluster"]
     _drop_shared(shared)
     if not shared.get("cleanup"):
@@ -50,7 +52,11 @@ def shared_cluster(request: pytest.FixtureRequest, engine, engine_kind: str, nod
         shared["cleanup"] = True
     name = f"d2{uuid.uuid4().hex[:6]}"
     shared.update(kind=engine_kind, name=name)
-    c = kindlike.Cluster.create(name, config=TWO_NODES, image=node_image, wait="5m", engine=engine, verbose=True)
+    try:
+        c = kindlike.Cluster.create(name, config=TWO_NODES, image=node_image, wait="5m", engine=engine, verbose=True)
+    except Exception as e:
+        shared["error"] = (getattr(e, "message", None) or str(e)).splitlines()[0]
+        raise
     shared["cluster"] = c
     return c
 
@@ -58,6 +64,7 @@ def shared_cluster(request: pytest.FixtureRequest, engine, engine_kind: str, nod
 def _drop_shared(shared: dict) -> None:
     kind, name = shared.pop("kind", None), shared.pop("name", None)
     c = shared.pop("cluster", None)
+    shared.pop("error", None)
     if c is not None:
         c.close()
     if kind and name:
