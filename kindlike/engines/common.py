@@ -155,7 +155,11 @@ class SdkEngine(Engine):
                 if not rel or m.issym() or m.islnk() or m.isdev():
                     continue
                 m.name = rel
-                tar.extract(m, dest, filter="data")
+                if ".." in PurePosixPath(rel).parts:
+                    continue
+                # filter= exists from Python 3.11.4 (Debian 12 ships 3.11.2).
+                kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                tar.extract(m, dest, **kw)
 
     def logs(self, name, tail=None) -> str:
         kw = {"stdout": True, "stderr": True}
