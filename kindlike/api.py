@@ -37,7 +37,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from kindlike import defaults
 from kindlike import images as _images
 from kindlike import logs as _logs
 from kindlike.cluster import list_clusters, list_nodes

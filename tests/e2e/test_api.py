@@ -7,7 +7,6 @@ the lifecycle test makes (and always removes) a 1-node cluster of its own."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import uuid
