@@ -16,9 +16,29 @@ from kindlike.nodes import Node
 ROLE_ORDER = {"control-plane": 0, "worker": 1}
 
 
-def list_clusters(engine: Engine) -> list[str]:
+def list_clusters(engine: Engine, include_leftovers: bool = False) -> list[str]:
+    """Clusters by their node containers; with include_leftovers, also the
+    ones whose containers are gone but whose labelled volumes or network
+    remain (what `delete clusters --all` must clean too)."""
     names = {c.labels.get(defaults.LABEL_CLUSTER) for c in engine.list_containers({defaults.LABEL_CLUSTER: None})}
+    if include_leftovers:
+        for net in engine.list_networks({defaults.LABEL_CLUSTER: None}):
+            if net.startswith("kindlike-"):
+                names.add(net[len("kindlike-"):])
+        for vol in engine.list_volumes({defaults.LABEL_CLUSTER: None}):
+            if vol.endswith("-var"):
+                names.update(n for n in [_cluster_of_volume(vol)] if n)
     return sorted(n for n in names if n)
+
+
+def _cluster_of_volume(volume: str) -> str | None:
+    # Volumes are named <node>-var and nodes <cluster>-<role>[N].
+    node = volume[: -len("-var")]
+    for role in ("-control-plane", "-worker"):
+        i = node.rfind(role)
+        if i > 0:
+            return node[:i]
+    return None
 
 
 def list_nodes(engine: Engine, cluster: str) -> list[Node]:

@@ -50,7 +50,7 @@ def delete_clusters(state: State, all_: bool, kubeconfig: str | None, names: tup
         raise click.UsageError("give cluster names or --all, not both")
     if not all_ and not names:
         raise click.UsageError("name the clusters to delete, or pass --all")
-    targets = list_clusters(state.engine) if all_ else list(names)
+    targets = list_clusters(state.engine, include_leftovers=True) if all_ else list(names)
     if not targets:
         state.status.line("No kindlike clusters to delete.")
     for name in targets:

@@ -31,6 +31,8 @@ def get_clusters(state: State) -> None:
 @pass_state
 def get_nodes(state: State, name: str | None, all_clusters: bool) -> None:
     """List a cluster's nodes."""
+    if all_clusters and name:
+        raise click.UsageError("give --name or -A/--all-clusters, not both")
     clusters = list_clusters(state.engine) if all_clusters else [cluster_name(name)]
     found = False
     for c in clusters:

@@ -159,3 +159,14 @@ def test_engine_facts(engine, engine_kind):
         # This machine's rootful Docker enforces limits; rootless ones cannot here.
         assert info.memory_limit and info.pids_limit
     assert info.version
+
+
+def test_leftover_network_is_found_and_deleted(engine, cluster_name):
+    # A cluster whose containers are gone but whose network leaked (e.g. an
+    # engine crash mid-delete) is still listed for `delete clusters --all`.
+    engine.ensure_network(network_name(cluster_name), cluster_labels(cluster_name))
+    assert cluster_name not in list_clusters(engine)
+    assert cluster_name in list_clusters(engine, include_leftovers=True)
+    removed = delete_cluster_resources(engine, cluster_name)
+    assert removed["networks"] == [network_name(cluster_name)]
+    assert not engine.network_exists(network_name(cluster_name))
