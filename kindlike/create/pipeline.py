@@ -6,7 +6,6 @@ the step (and node), and everything this run created is removed unless
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from kindlike import defaults

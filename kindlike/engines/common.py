@@ -7,7 +7,6 @@ container object lives here once.
 from __future__ import annotations
 
 import io
-import os
 import secrets
 import socket
 import tarfile
@@ -89,10 +88,33 @@ class SdkEngine(Engine):
     def _container(self, name: str):
         try:
             return self.client.containers.get(name)
-        except Exception as e:  # both SDKs raise their own NotFound
-            if type(e).__name__ == "NotFound":
+        except Exception as e:
+            if _not_found(e):
                 raise EngineError(f"node container {name!r} does not exist") from e
             raise
+
+    def image_labels(self, ref: str) -> dict[str, str]:
+        return self.client.images.get(ref).labels or {}
+
+    def image_id(self, ref: str) -> str:
+        return self.client.images.get(ref).id
+
+    def remove_image(self, ref: str) -> None:
+        try:
+            self.client.images.remove(ref, force=True)
+        except Exception as e:
+            if not _not_found(e):
+                raise
+
+    def remove_volumes(self, labels):
+        names = self.list_volumes(labels)
+        for n in names:
+            try:
+                self.client.volumes.get(n).remove(force=True)
+            except Exception as e:
+                if not _not_found(e):
+                    raise
+        return names
 
     def inspect(self, name: str) -> dict:
         return self._container(name).attrs
@@ -175,7 +197,7 @@ class SdkEngine(Engine):
             try:
                 c = self.client.containers.get(name)
             except Exception as e:
-                if type(e).__name__ == "NotFound":
+                if _not_found(e):
                     continue
                 raise
             c.remove(force=True, v=True)
@@ -184,8 +206,9 @@ class SdkEngine(Engine):
         return [self.name]
 
 
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+def _not_found(e: Exception) -> bool:
+    # docker-py and podman-py each raise their own NotFound / ImageNotFound.
+    return type(e).__name__ in ("NotFound", "ImageNotFound")
 
 
 def label_filter(labels: dict[str, str | None]) -> list[str]:

@@ -150,15 +150,6 @@ class DockerEngine(SdkEngine):
     def list_volumes(self, labels):
         return [v.name for v in self.client.volumes.list(filters={"label": _label_filter(labels)})]
 
-    def remove_volumes(self, labels):
-        names = self.list_volumes(labels)
-        for n in names:
-            try:
-                self.client.volumes.get(n).remove(force=True)
-            except docker.errors.NotFound:
-                pass
-        return names
-
     # -- images ------------------------------------------------------------
     def image_exists(self, ref: str) -> bool:
         try:
@@ -166,18 +157,6 @@ class DockerEngine(SdkEngine):
             return True
         except docker.errors.ImageNotFound:
             return False
-
-    def image_labels(self, ref: str) -> dict[str, str]:
-        return self.client.images.get(ref).labels or {}
-
-    def image_id(self, ref: str) -> str:
-        return self.client.images.get(ref).id
-
-    def remove_image(self, ref: str) -> None:
-        try:
-            self.client.images.remove(ref, force=True)
-        except docker.errors.ImageNotFound:
-            pass
 
     def load_image_archive(self, path: Path) -> None:
         with open(path, "rb") as f:

@@ -209,30 +209,9 @@ class PodmanEngine(SdkEngine):
     def list_volumes(self, labels):
         return [v.name for v in self.client.volumes.list(filters=_podman_filters(labels))]
 
-    def remove_volumes(self, labels):
-        names = self.list_volumes(labels)
-        for n in names:
-            try:
-                self.client.volumes.get(n).remove(force=True)
-            except podman.errors.NotFound:
-                pass
-        return names
-
     # -- images ------------------------------------------------------------
     def image_exists(self, ref: str) -> bool:
         return self.client.images.exists(ref)
-
-    def image_labels(self, ref: str) -> dict[str, str]:
-        return self.client.images.get(ref).labels or {}
-
-    def image_id(self, ref: str) -> str:
-        return self.client.images.get(ref).id
-
-    def remove_image(self, ref: str) -> None:
-        try:
-            self.client.images.remove(ref, force=True)
-        except podman.errors.ImageNotFound:
-            pass
 
     def load_image_archive(self, path: Path) -> None:
         list(self.client.images.load(file_path=str(path)))
