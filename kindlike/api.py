@@ -45,6 +45,7 @@ from kindlike.create.provision import cluster_labels, delete_cluster_resources
 from kindlike.engines.base import Engine
 from kindlike.errors import ClusterError, KindlikeError
 from kindlike.images import LoadResult
+from kindlike.nodeimage.build import cache_dir  # noqa: F401  (one cache for builds and kubectl)
 from kindlike.nodes import Node
 from kindlike.status import Status
 
@@ -407,17 +408,9 @@ def parse_wait(wait: str | float | int | None) -> float:
         return float(text)
     m = _DURATION.match(text)
     if not text or not m or not any(m.groups()):
-        raise ValueError(f"wait: {wait!r} is not a duration (e.g. 30s, 5m, 1m30s)")
+        raise ValueError(f"{wait!r} is not a duration (e.g. 30s, 5m, 1m30s)")
     h, mi, s = (float(g) if g else 0.0 for g in m.groups())
     return h * 3600 + mi * 60 + s
-
-
-def cache_dir() -> Path:
-    """$KINDLIKE_CACHE_DIR, else $XDG_CACHE_HOME/kindlike, else ~/.cache/kindlike."""
-    if os.environ.get("KINDLIKE_CACHE_DIR"):
-        return Path(os.environ["KINDLIKE_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kindlike"
 
 
 def _cached_kubectl(cp: Node) -> Path:

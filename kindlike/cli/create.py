@@ -1,26 +1,20 @@
 """`kindlike create cluster`."""
 from __future__ import annotations
 
-import re
-
 import click
 
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
-
 
 def parse_duration(text: str) -> float:
-    """Go-style durations as kind takes them: 30s, 5m, 1m30s, 1h; a bare
-    number is seconds; 0 means do not wait."""
-    t = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", t):
-        return float(t)
-    m = _DURATION.match(t)
-    if not t or not m or not any(m.groups()):
-        raise click.BadParameter(f"{text!r} is not a duration (e.g. 30s, 5m, 1m30s)", param_hint="--wait")
-    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-    return h * 3600 + mi * 60 + s
+    """Go-style durations as kind takes them (30s, 5m, 1m30s, 1h; a bare
+    number is seconds; 0 means do not wait): the API's parser, as a click error."""
+    from kindlike.api import parse_wait
+
+    try:
+        return parse_wait(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--wait") from e
 
 
 @click.group()
