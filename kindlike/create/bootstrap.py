@@ -62,24 +62,6 @@ def kubeadm_join(nodes: list[Node]) -> None:
         list(pool.map(join, nodes))
 
 
-def wait_registered(cp: Node, names: list[str], timeout: float = 120) -> None:
-    """Until every node object exists and has a pod CIDR (the VXLAN wiring
-    needs them)."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while True:
-        res = kubectl(cp, "get", "nodes", "-o",
-                      "jsonpath={range .items[*]}{.metadata.name}{\" \"}{.spec.podCIDR}{\"\\n\"}{end}", check=False)
-        have = {p[0]: p[1] for p in (l.split() for l in res.stdout.splitlines()) if len(p) == 2}
-        missing = [n for n in names if n not in have]
-        if not missing:
-            return
-        last = ", ".join(missing)
-        if time.monotonic() > deadline:
-            raise ClusterError(f"nodes not registered with a pod CIDR after {timeout:.0f}s: {last}")
-        time.sleep(0.5)
-
-
 def wait_ready(cp: Node, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:

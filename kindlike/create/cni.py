@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -91,18 +92,29 @@ def cni_conflist(pod_cidr: str) -> str:
     }, indent=2)
 
 
-def pod_cidrs(control_plane: Node) -> dict[str, str]:
-    """{node name: podCIDR} as allocated by kube-controller-manager."""
-    out = control_plane.output(
+def pod_cidrs(control_plane: Node, check: bool = True) -> dict[str, str]:
+    """{node name: podCIDR} as allocated by kube-controller-manager; nodes
+    without one yet are left out."""
+    out = control_plane.exec(
         "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "get", "nodes", "-o",
-        "jsonpath={range .items[*]}{.metadata.name}{\" \"}{.spec.podCIDR}{\"\\n\"}{end}",
-    )
-    result = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            result[parts[0]] = parts[1]
-    return result
+        "jsonpath={range .items[*]}{.metadata.name}{\" \"}{.spec.podCIDR}{\"\\n\"}{end}", check=check,
+    ).stdout
+    return {p[0]: p[1] for p in (line.split() for line in out.splitlines()) if len(p) == 2}
+
+
+def wait_pod_cidrs(control_plane: Node, names: list[str], timeout: float = 120) -> dict[str, str]:
+    """Until every named node is registered with a pod CIDR; returns them all."""
+    deadline = time.monotonic() + timeout
+    while True:
+        # check=False: the API server may refuse briefly while it settles.
+        cidrs = pod_cidrs(control_plane, check=False)
+        missing = [n for n in names if n not in cidrs]
+        if not missing:
+            return cidrs
+        if time.monotonic() > deadline:
+            raise ClusterError(f"nodes not registered with a pod CIDR after {timeout:.0f}s: {', '.join(missing)} "
+                               "(is kube-controller-manager running with --allocate-node-cidrs?)")
+        time.sleep(0.5)
 
 
 def setup_local(v: VtepNode, pod_subnet: str) -> VtepNode:
@@ -121,9 +133,9 @@ def setup_peers(v: VtepNode, peers: list[VtepNode]) -> None:
     v.node.exec("sh", "-c", script)
 
 
-def wire_vxlan(nodes: list[Node], control_plane: Node, pod_subnet: str) -> list[VtepNode]:
-    """Bring every node's VXLAN data plane up and mesh it with all others."""
-    cidrs = pod_cidrs(control_plane)
+def wire_vxlan(nodes: list[Node], cidrs: dict[str, str], pod_subnet: str) -> list[VtepNode]:
+    """Bring every node's VXLAN data plane up and mesh it with all others,
+    given each node's pod CIDR (see wait_pod_cidrs)."""
     missing = [n.name for n in nodes if not cidrs.get(n.name)]
     if missing:
         raise ClusterError(f"no pod CIDR allocated to {', '.join(missing)} "

@@ -131,8 +131,8 @@ def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
                     cni.install_flannel(cp, cfg.networking.pod_subnet)
                     cni_kind = "flannel"
                 else:
-                    bootstrap.wait_registered(cp, [n.name for n in nodes])
-                    cni.wire_vxlan(nodes, cp, cfg.networking.pod_subnet)
+                    cidrs = cni.wait_pod_cidrs(cp, [n.name for n in nodes])
+                    cni.wire_vxlan(nodes, cidrs, cfg.networking.pod_subnet)
                     cni_kind = "kindlike-vxlan"
                 note(cni_kind)
 
