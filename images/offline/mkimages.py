@@ -18,9 +18,13 @@ the last path element before the tag says what goes in:
         the binary plus iptables (legacy and nft) and conntrack from this
         system, with their libraries, and an iptables wrapper that picks the
         backend the node uses
-  etcd  /usr/bin/etcd of this system (Debian's etcd-server) with its libraries
+  etcd  etcd from --bin (static), else /usr/bin/etcd of this system (Debian's
+        etcd-server) with its libraries
   pause /pause from --bin
-  coredns  skipped (no CoreDNS is available offline)
+  coredns  /coredns from --bin (skipped when --bin has none)
+  flannel  /opt/bin/flanneld from --bin, iptables as for kube-proxy, busybox
+  local-path-provisioner  the binary from --bin
+  local-path-helper  busybox only (the provisioner's helper pods)
 """
 from __future__ import annotations
 
@@ -166,6 +170,43 @@ def skeleton(fs: Rootfs) -> None:
             fs.add_file(f, f)
 
 
+def merged_usr_links(fs: Rootfs) -> None:
+    """Merged /usr: keep /bin, /sbin, /lib, /lib64 as the links they are here."""
+    for top in ("bin", "sbin", "lib", "lib64"):
+        if os.path.islink(f"/{top}"):
+            fs.add_link(top, os.readlink(f"/{top}"))
+
+
+def add_iptables(fs: Rootfs) -> None:
+    """iptables (legacy and nft, behind iptables-wrapper) and conntrack of
+    this system, with their libraries and extensions."""
+    merged_usr_links(fs)
+    for exe in ("/usr/sbin/xtables-legacy-multi", "/usr/sbin/xtables-nft-multi", "/usr/sbin/conntrack"):
+        fs.add_elf_with_libs(exe)
+    xt = "/usr/lib/x86_64-linux-gnu/xtables"
+    for name in sorted(os.listdir(xt)):
+        if name.endswith(".so"):
+            fs.add_elf_with_libs(os.path.join(xt, name))
+    fs.add_file("usr/sbin/iptables-wrapper", os.path.join(HERE, "iptables-wrapper"))
+    for name in IPTABLES_NAMES:
+        fs.add_link(f"usr/sbin/{name}", "iptables-wrapper")
+        for mode in ("legacy", "nft"):
+            fs.add_link(f"usr/sbin/{name.replace('tables', 'tables-' + mode, 1)}", f"xtables-{mode}-multi")
+
+
+BUSYBOX_APPLETS = ("sh", "cp", "mkdir", "rm", "ls", "cat", "chmod", "mv", "sleep", "test", "[")
+
+
+def add_busybox(fs: Rootfs) -> None:
+    """Debian's static busybox as /bin/busybox with the applets scripts use
+    (a real /usr/bin/sh may already be there: it is kept)."""
+    merged_usr_links(fs)
+    fs.add_file("usr/bin/busybox", "/bin/busybox")
+    for applet in BUSYBOX_APPLETS:
+        if not (applet == "sh" and "usr/bin/sh" in fs.links):
+            fs.add_link(f"usr/bin/{applet}", "busybox")
+
+
 def rootfs_for(component: str, bindir: str) -> tuple[Rootfs, dict]:
     fs = Rootfs()
     config: dict = {"Env": [PATH_ENV]}
@@ -176,26 +217,11 @@ def rootfs_for(component: str, bindir: str) -> tuple[Rootfs, dict]:
     elif component == "kube-proxy":
         skeleton(fs)
         fs.add_file("usr/local/bin/kube-proxy", os.path.join(bindir, "kube-proxy"))
-        # Merged /usr: keep /bin, /sbin, /lib, /lib64 as the links they are here.
-        for top in ("bin", "sbin", "lib", "lib64"):
-            if os.path.islink(f"/{top}"):
-                fs.add_link(top, os.readlink(f"/{top}"))
-        for exe in ("/usr/sbin/xtables-legacy-multi", "/usr/sbin/xtables-nft-multi",
-                    "/usr/sbin/conntrack", "/usr/bin/dash"):
-            fs.add_elf_with_libs(exe)
+        add_iptables(fs)
+        fs.add_elf_with_libs("/usr/bin/dash")
         fs.add_link("usr/bin/sh", "dash")
         if not os.path.islink("/bin"):
             fs.add_link("bin/sh", "/usr/bin/dash")
-        xt = "/usr/lib/x86_64-linux-gnu/xtables"
-        for name in sorted(os.listdir(xt)):
-            if name.endswith(".so"):
-                fs.add_elf_with_libs(os.path.join(xt, name))
-        fs.add_file("usr/sbin/iptables-wrapper", os.path.join(HERE, "iptables-wrapper"))
-        for name in IPTABLES_NAMES:
-            fs.add_link(f"usr/sbin/{name}", "iptables-wrapper")
-            for mode in ("legacy", "nft"):
-                fs.add_link(f"usr/sbin/{name.replace('tables', 'tables-' + mode, 1)}",
-                            f"xtables-{mode}-multi")
         # kube-proxy's DaemonSet mounts the host's /lib/modules here.
         if os.path.islink("/lib"):
             fs.add_dir("usr/lib/modules")
@@ -204,14 +230,38 @@ def rootfs_for(component: str, bindir: str) -> tuple[Rootfs, dict]:
         config["Entrypoint"] = ["/usr/local/bin/kube-proxy"]
     elif component == "etcd":
         skeleton(fs)
-        for top in ("bin", "sbin", "lib", "lib64"):
-            if os.path.islink(f"/{top}"):
-                fs.add_link(top, os.readlink(f"/{top}"))
-        fs.add_elf_with_libs("/usr/bin/etcd", at="usr/local/bin/etcd")
-        if os.path.exists("/usr/bin/etcdctl"):
-            fs.add_elf_with_libs("/usr/bin/etcdctl", at="usr/local/bin/etcdctl")
+        if os.path.isfile(os.path.join(bindir, "etcd")):  # static, built from Go modules
+            fs.add_file("usr/local/bin/etcd", os.path.join(bindir, "etcd"))
+        else:  # Debian's etcd-server
+            merged_usr_links(fs)
+            fs.add_elf_with_libs("/usr/bin/etcd", at="usr/local/bin/etcd")
+            if os.path.exists("/usr/bin/etcdctl"):
+                fs.add_elf_with_libs("/usr/bin/etcdctl", at="usr/local/bin/etcdctl")
         fs.add_dir("var/lib/etcd", 0o700)
         config["Entrypoint"] = ["/usr/local/bin/etcd"]
+    elif component == "coredns":
+        skeleton(fs)
+        fs.add_file("coredns", os.path.join(bindir, "coredns"))
+        config["Entrypoint"] = ["/coredns"]
+        config["ExposedPorts"] = {"53/tcp": {}, "53/udp": {}}
+    elif component == "flannel":
+        # flanneld programs iptables (--ip-masq) and its DaemonSet's init
+        # container copies the CNI config with `cp`: iptables as kube-proxy
+        # has it, plus busybox for the shell tools.
+        skeleton(fs)
+        add_iptables(fs)
+        add_busybox(fs)
+        fs.add_file("opt/bin/flanneld", os.path.join(bindir, "flanneld"))
+        config["Entrypoint"] = ["/opt/bin/flanneld"]
+    elif component == "local-path-provisioner":
+        skeleton(fs)
+        fs.add_file("usr/bin/local-path-provisioner", os.path.join(bindir, "local-path-provisioner"))
+        config["Entrypoint"] = ["/usr/bin/local-path-provisioner"]
+    elif component == "local-path-helper":
+        # The provisioner's helper pods run `sh -c "mkdir ..."` / `rm -rf`.
+        skeleton(fs)
+        add_busybox(fs)
+        config["Entrypoint"] = ["/bin/sh"]
     elif component == "pause":
         fs.add_file("pause", os.path.join(bindir, "pause"))
         config = {"Env": [PATH_ENV], "Entrypoint": ["/pause"]}
@@ -380,8 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     refs = []
     for ref in args.refs:
         component, _ = split_ref(ref)
-        if component == "coredns":
-            print(f"mkimages: skipping {ref} (no CoreDNS offline)", file=sys.stderr)
+        if component == "coredns" and not os.path.isfile(os.path.join(args.bin, "coredns")):
+            print(f"mkimages: skipping {ref} (no coredns binary in --bin)", file=sys.stderr)
             continue
         refs.append(ref)
     results = []

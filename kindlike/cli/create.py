@@ -55,7 +55,7 @@ def create_cluster(state: State, name, config_path, image, retain, wait, kubecon
     for w in loaded.warnings:
         state.status.line(f"WARNING: {w}")
     state.status.line(f'Creating cluster "{name}" ...')
-    res = run(state.engine, CreateOptions(name=name, config=cfg, retain=retain, wait=wait_s,
+    res = run(state.engine, CreateOptions(name=name, config=cfg, retain=retain, wait=wait_s, verbose=state.verbosity > 0,
                                           kubeconfig=kubeconfig, status=state.status,
                                           allow_no_resource_limits=allow_no_resource_limits))
     state.status.line(f'Set kubectl context to "kindlike-{name}" in {res.kubeconfig_path}')

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 from kindlike.errors import ClusterError, ExecError, StepError
 from kindlike.nodes import Node
@@ -17,12 +18,41 @@ def kubectl(node: Node, *args: str, **kw):
     return node.exec("kubectl", ADMIN, *args, **kw)
 
 
-def init_phases_to_skip(has_coredns: bool, kube_proxy: bool = True) -> list[str]:
-    # preflight insists on crictl, which neither image flavour needs; CoreDNS
-    # is skipped only when the image has no CoreDNS image to run, kube-proxy
-    # when the config says kubeProxyMode: none.
-    return (["preflight"] + ([] if has_coredns else ["addon/coredns"])
+# kubeadm preflight checks that cannot pass inside a node container; every
+# other check runs and stops the create when it fails.
+PREFLIGHT_IGNORED = {
+    # Reads the kernel's build config (/proc/config.gz, /boot) that a node
+    # does not have, and from 1.35 reports a cgroup v1 host as an error (the
+    # kubelet runs there with failCgroupV1: false instead).
+    "SystemVerification": "kernel config not visible in a node; cgroup v1 hosts",
+    # The host's swap shows through /proc/swaps; the kubelet has failSwapOn: false.
+    "Swap": "host swap is visible in the node; kubelet has failSwapOn: false",
+}
+
+
+def init_phases_to_skip(has_coredns: bool, kube_proxy: bool = True, preflight: bool = True) -> list[str]:
+    # preflight is skipped only for images without crictl (the Debian-source
+    # v1.20 image), which kubeadm's preflight insists on; CoreDNS only when
+    # the image has no CoreDNS image to run, kube-proxy when the config says
+    # kubeProxyMode: none.
+    return (([] if preflight else ["preflight"]) + ([] if has_coredns else ["addon/coredns"])
             + ([] if kube_proxy else ["addon/kube-proxy"]))
+
+
+def preflight_args(preflight: bool) -> list[str]:
+    if not preflight:
+        return []
+    return [f"--ignore-preflight-errors={','.join(sorted(PREFLIGHT_IGNORED))}"]
+
+
+def has_crictl(node: Node) -> bool:
+    return node.exec("sh", "-c", "command -v crictl", check=False).code == 0
+
+
+def preflight_lines(output: str) -> list[str]:
+    """kubeadm's preflight report out of its output (shown with -v)."""
+    return [l.strip() for l in output.splitlines()
+            if "[preflight]" in l or "[WARNING" in l or l.strip().startswith("[ERROR")]
 
 
 def kubelet_failure_hint(node: Node, err: ExecError) -> ExecError:
@@ -36,25 +66,37 @@ def kubelet_failure_hint(node: Node, err: ExecError) -> ExecError:
     return ExecError(node.name, err.cmd, err.code, f"{tail}\nkubelet's last errors:\n{log}")
 
 
-def kubeadm_init(cp: Node, has_coredns: bool, single_node: bool, kube_proxy: bool = True) -> None:
-    skip = ",".join(init_phases_to_skip(has_coredns, kube_proxy))
+def kubeadm_init(cp: Node, has_coredns: bool, single_node: bool, kube_proxy: bool = True,
+                 log: Callable[[str], None] | None = None) -> None:
+    preflight = has_crictl(cp)
+    skip = init_phases_to_skip(has_coredns, kube_proxy, preflight)
+    args = ["kubeadm", "init", f"--config={KUBEADM_CONF}", "--skip-token-print", *preflight_args(preflight),
+            *([f"--skip-phases={','.join(skip)}"] if skip else []), "--v=2"]
     try:
-        cp.exec("kubeadm", "init", f"--config={KUBEADM_CONF}", "--skip-token-print", f"--skip-phases={skip}",
-                "--v=2", timeout=600)
+        res = cp.exec(*args, timeout=600)
     except ExecError as e:
         raise kubelet_failure_hint(cp, e) from e
+    if log:
+        for line in preflight_lines(res.stdout + "\n" + res.stderr):
+            log(f"   {cp.name}: {line}")
     if single_node:
         # The taint's key changed in 1.24; remove whichever this version set.
         for taint in ("node-role.kubernetes.io/control-plane-", "node-role.kubernetes.io/master-"):
             kubectl(cp, "taint", "nodes", "--all", taint, check=False)
 
 
-def kubeadm_join(nodes: list[Node]) -> None:
+def kubeadm_join(nodes: list[Node], log: Callable[[str], None] | None = None) -> None:
     def join(n: Node) -> None:
+        preflight = has_crictl(n)
+        args = ["kubeadm", "join", f"--config={KUBEADM_CONF}", *preflight_args(preflight),
+                *([] if preflight else ["--skip-phases=preflight"]), "--v=2"]
         try:
-            n.exec("kubeadm", "join", f"--config={KUBEADM_CONF}", "--skip-phases=preflight", "--v=2", timeout=600)
+            res = n.exec(*args, timeout=600)
         except ExecError as e:
             raise StepError("Joining worker nodes", kubelet_failure_hint(n, e), node=n.name) from e
+        if log:
+            for line in preflight_lines(res.stdout + "\n" + res.stderr):
+                log(f"   {n.name}: {line}")
 
     if not nodes:
         return

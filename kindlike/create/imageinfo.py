@@ -12,6 +12,7 @@ from typing import Callable
 from kindlike import defaults
 from kindlike.engines.base import Engine
 from kindlike.errors import KindlikeError
+from kindlike.nodeimage.metadata import metadata_from_labels
 from kindlike.nodeimage.plan import DEFAULT_ONLINE_VERSION
 
 LABEL_PREFIX = "io.kindlike."
@@ -25,6 +26,14 @@ class ImageInfo:
     cni: str  # flannel | none
     has_coredns: bool
     cgroup_driver: str
+    storage_manifest: str = ""  # "" when the image has no default storage
+    components: tuple[tuple[str, str], ...] = ()  # (name, version) of what the image was built from
+
+    @property
+    def cni_title(self) -> str:
+        """The CNI and its version, as the status line shows it."""
+        version = dict(self.components).get(self.cni, "")
+        return f"{self.cni} {version}".strip()
 
     @property
     def minor(self) -> int:
@@ -47,6 +56,8 @@ def image_info(engine: Engine, ref: str) -> ImageInfo:
         cni=labels.get(LABEL_PREFIX + "cni", "none"),
         has_coredns=labels.get(LABEL_PREFIX + "coredns", "false") == "true",
         cgroup_driver=labels.get(LABEL_PREFIX + "cgroup-driver", "cgroupfs"),
+        storage_manifest=labels.get(LABEL_PREFIX + "storage", ""),
+        components=tuple(sorted(metadata_from_labels(labels).get("components", {}).items())),
     )
 
 
@@ -72,7 +83,9 @@ def choose_flavour() -> tuple[str, str]:
     ok, why = registry_reachable()
     if ok:
         return "online", f"{why}: FROM kindest/node, Kubernetes {DEFAULT_ONLINE_VERSION}"
-    return "offline", f"{why}: Kubernetes v1.20.2 built from Debian's sources"
+    from kindlike.nodeimage.components import DEFAULT_KUBERNETES
+
+    return "offline", f"{why}: Kubernetes {DEFAULT_KUBERNETES} built from Go modules"
 
 
 def ensure_images(engine: Engine, refs: list[str], note: Callable[[str], None], status) -> dict[str, ImageInfo]:
@@ -87,8 +100,8 @@ def ensure_images(engine: Engine, refs: list[str], note: Callable[[str], None], 
             flavour, why = choose_flavour()
             start = time.monotonic()
             status.line(f" • Node image {ref} is missing: building the {flavour} flavour ({why})")
-            build_node_image(engine, image=ref, flavour=flavour, kubernetes=None if flavour == "offline" else
-                             DEFAULT_ONLINE_VERSION, base_image=None, progress=status.line)
+            build_node_image(engine, image=ref, flavour=flavour, kubernetes=None, base_image=None,
+                             progress=status.line)
             note(f"built {ref} in {time.monotonic() - start:.0f}s")
         else:
             note(ref)

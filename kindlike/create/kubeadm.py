@@ -160,6 +160,8 @@ class KubeadmInput:
     user_namespace: bool = False
     # Must match containerd's runc option SystemdCgroup (false -> cgroupfs).
     cgroup_driver: str = "cgroupfs"
+    # The host's cgroup version (the node's cgroups are the host's).
+    cgroup_version: int = 2
     token: str = TOKEN
     # False only for the first control plane, which runs `kubeadm init`.
     join: bool = False
@@ -288,6 +290,21 @@ def kube_proxy_conntrack(inp: KubeadmInput) -> dict[str, Any]:
         conntrack["tcpEstablishedTimeout"] = "0s"
         conntrack["tcpCloseWaitTimeout"] = "0s"
     return conntrack
+
+
+def allows_cgroup_v1(inp: KubeadmInput) -> bool:
+    """The kubelet must be told to run on a cgroup v1 host: `failCgroupV1`
+    (a field since 1.31) defaults to true from 1.35."""
+    return inp.cgroup_version == 1 and _minor(inp.kubernetes_version) >= (1, 31)
+
+
+def cgroup_v1_warning(kubernetes_version: str, cgroup_version: int) -> str:
+    """One line for create and doctor: a 1.35+ kubelet on cgroup v1 runs only
+    because kindlike sets failCgroupV1: false."""
+    if cgroup_version != 1 or _minor(kubernetes_version) < (1, 35):
+        return ""
+    return (f"cgroup v1 host: Kubernetes {normalize_version(kubernetes_version)} deprecates it; "
+            "the kubelet runs with failCgroupV1: false (move the host to cgroup v2 to drop this)")
 
 
 def init_skip_phases(inp: KubeadmInput) -> list[str]:
@@ -442,6 +459,8 @@ def kubelet_configuration(inp: KubeadmInput) -> dict[str, Any]:
     }
     if inp.user_namespace and _minor(inp.kubernetes_version) >= (1, 25):
         doc["localStorageCapacityIsolation"] = False
+    if allows_cgroup_v1(inp):
+        doc["failCgroupV1"] = False
     gates = kubelet_feature_gates(inp)
     if gates:
         doc["featureGates"] = gates
@@ -529,5 +548,6 @@ def describe(inp: KubeadmInput) -> dict[str, Any]:
         "kubelet_feature_gates": kubelet_feature_gates(inp),
         "kubelet_feature_gates_added": userns_kubelet_gates(inp),
         "kube_proxy": None if proxy is None else {"mode": proxy["mode"], "conntrack": proxy["conntrack"]},
+        "fail_cgroup_v1": not allows_cgroup_v1(inp),
         "init_skip_phases": [] if inp.join else init_skip_phases(inp),
     }

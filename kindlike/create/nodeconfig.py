@@ -24,7 +24,8 @@ def kubeadm_inputs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list
     by_name = {n: node_cfg for n, _role, node_cfg in node_names(cfg, cluster)}
     cp = nodes[0]
     host_addr = cfg.networking.api_server_address
-    rootless = engine.info().rootless
+    facts = engine.info()
+    rootless = facts.rootless
     sans = sorted({host_addr, "localhost", "127.0.0.1", cp.name, cp.ip} - {"0.0.0.0", "::", ""})
     out = []
     for i, n in enumerate(nodes):
@@ -46,6 +47,7 @@ def kubeadm_inputs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list
             kube_proxy_mode=cfg.networking.kube_proxy_mode,
             user_namespace=rootless,
             cgroup_driver=info.cgroup_driver,
+            cgroup_version=facts.cgroup_version,
             token=BOOTSTRAP_TOKEN,
             join=i > 0,
         )

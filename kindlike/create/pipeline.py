@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from kindlike import defaults
 from kindlike.config.types import Cluster as ClusterConfig
-from kindlike.create import bootstrap, cni, nodeconfig, provision
+from kindlike.create import bootstrap, cni, kubeadm, nodeconfig, provision
 from kindlike.create.imageinfo import ImageInfo, ensure_images
 from kindlike.engines.base import Engine, MountSpec, PortSpec
 from kindlike.errors import ClusterError, KindlikeError, StepError
@@ -23,6 +23,7 @@ STEP_CONFIG = "Writing configuration 📜"
 STEP_INIT = "Starting control-plane 🕹️"
 STEP_CNI = "Installing CNI 🔌"
 STEP_JOIN = "Joining worker nodes 🚜"
+STEP_STORAGE = "Installing StorageClass 💾"
 STEP_WAIT = "Waiting for nodes Ready ⏳"
 STEP_KUBECONFIG = "Exporting kubeconfig 🔑"
 
@@ -39,6 +40,8 @@ class CreateOptions:
     # Preflight: accept a rootless host without cgroup v2 delegation (nodes
     # then run without resource limits); also KINDLIKE_ALLOW_NO_RESOURCE_LIMITS=1.
     allow_no_resource_limits: bool = False
+    # -v: kubeadm's preflight report and other detail lines.
+    verbose: bool = False
 
 
 @dataclass
@@ -102,6 +105,9 @@ def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
         cp, workers = nodes[0], [n for n in nodes if n.role == "worker"]
         info: ImageInfo = infos[cp_image(cfg)]
 
+        warning = kubeadm.cgroup_v1_warning(info.kubernetes_version, engine.info().cgroup_version)
+        if warning:
+            st.line(f"WARNING: {warning}")
         step = STEP_CONFIG
         with st.step(STEP_CONFIG):
             nodeconfig.write_node_configs(engine, opts.name, cfg, nodes, info)
@@ -109,32 +115,35 @@ def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
         step = STEP_INIT
         with st.step(STEP_INIT) as note:
             bootstrap.kubeadm_init(cp, info.has_coredns, single_node=len(nodes) == 1,
-                                   kube_proxy=cfg.networking.kube_proxy_mode != "none")
+                                   kube_proxy=cfg.networking.kube_proxy_mode != "none",
+                                   log=st.line if opts.verbose else None)
             if not info.has_coredns:
                 note("no CoreDNS in the image: addon skipped")
 
-        # Workers join before the pod network is wired: joining needs only
-        # the API server, and meanwhile kube-controller-manager allocates the
-        # pod CIDRs the VXLAN wiring waits for, so one wait covers all nodes.
+        # Workers join before the pod network is applied: joining needs only
+        # the API server, and Flannel's DaemonSet then starts on every node at once.
         if workers:
             step = STEP_JOIN
             with st.step(STEP_JOIN):
-                bootstrap.kubeadm_join(workers)
+                bootstrap.kubeadm_join(workers, log=st.line if opts.verbose else None)
 
         cni_kind = "none"
         step = STEP_CNI
         if cfg.networking.disable_default_cni:
             st.line(" • CNI not installed (networking.disableDefaultCNI: true)")
+        elif info.cni == "none":
+            st.line(f" • CNI not installed (image {info.ref} has no CNI manifest)")
         else:
             with st.step(STEP_CNI) as note:
-                if info.cni == "flannel":
-                    cni.install_flannel(cp, cfg.networking.pod_subnet)
-                    cni_kind = "flannel"
-                else:
-                    cidrs = cni.wait_pod_cidrs(cp, [n.name for n in nodes])
-                    cni.wire_vxlan(nodes, cidrs, cfg.networking.pod_subnet)
-                    cni_kind = "kindlike-vxlan"
-                note(cni_kind)
+                cni.install_cni(cp, cfg.networking.pod_subnet)
+                cni_kind = info.cni
+                note(info.cni_title)
+
+        if info.storage_manifest:
+            step = STEP_STORAGE
+            with st.step(STEP_STORAGE) as note:
+                cni.install_storage(cp, info.storage_manifest)
+                note("local-path, default class standard")
 
         if opts.wait > 0:
             step = STEP_WAIT

@@ -42,6 +42,7 @@ from kindlike.nodeimage.plan import (
     ALL_BINARIES,
     BUILDER_IMAGE,
     DEBIAN_SOURCE_VERSION,
+    GO_MODULES,
     BuildPlan,
     NodeImageError,
     check_binaries_dir,
@@ -308,7 +309,7 @@ def build_node_image(
     *,
     image: str = defaults.DEFAULT_NODE_IMAGE,
     flavour: str = "auto",
-    kubernetes: str = "1.20.2",
+    kubernetes: str | None = None,
     base_image: str | None = None,
     progress: Progress | None = None,
     output: Progress | None = None,
@@ -319,9 +320,11 @@ def build_node_image(
 ) -> dict:
     """Build a node image and tag it `image` and kindlike/node:<version>-<flavour>.
 
-    flavour     "auto" (offline for 1.20.2 / debian-source / a binaries
-                directory, online for any other version), "online", "offline"
-    kubernetes  "1.20.2" (or any vX.Y.Z), "debian-source", or a directory
+    flavour     "auto" or "offline" (built here: from Go modules, Debian's
+                source or your binaries), "online" (FROM kindest/node)
+    kubernetes  None (the default version), any vX.Y.Z from 1.20 (built from
+                Go modules; online: kindest/node's), "debian-source"
+                (v1.20.2 from Debian's source package), or a directory
                 holding kubelet kubeadm kubectl kube-apiserver
                 kube-controller-manager kube-scheduler kube-proxy [pause]
     base_image  offline: the Debian base (kindlike/base:bookworm); online:
@@ -349,7 +352,14 @@ def build_node_image(
     build_args: dict[str, str] = {"BASE_IMAGE": plan.base_image}
 
     with contextlib.ExitStack() as stack:
-        if plan.flavour == "offline":
+        if plan.source == GO_MODULES:
+            from kindlike.nodeimage import gomodules
+
+            stack.enter_context(_locked(build_cache / ".lock"))
+            ctx = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ctx-", dir=build_cache)))
+            dockerfile = gomodules.prepare(cli, engine, plan, data, build_cache, build_args, say, ctx,
+                                           rebuild=rebuild_kubernetes, no_cache=no_cache)
+        elif plan.flavour == "offline":
             stack.enter_context(_locked(build_cache / ".lock"))
             dockerfile, ctx = _prepare_offline(cli, engine, plan, data, build_cache, build_args, say, stack,
                                                rebuild=rebuild_kubernetes, no_cache=no_cache)

@@ -14,6 +14,8 @@ build arguments that write /kindlike/image.json inside the image):
   io.kindlike.sandbox-image       the preloaded pause image
   io.kindlike.kubeadm-api         kubeadm.k8s.io/v1beta2 | v1beta3 | v1beta4
   io.kindlike.images              comma-separated preloaded images (offline)
+  io.kindlike.storage             path of the default storage manifest ("" if none)
+  io.kindlike.components          name=version,... of every component (Go-modules builds)
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ _FIELDS = {
     "sandbox-image": "sandbox_image",
     "kubeadm-api": "kubeadm_api",
     "images": "images",
+    "storage": "storage_manifest",
+    "components": "components",
 }
 
 
@@ -55,6 +59,8 @@ def metadata_from_labels(labels: dict[str, str] | None) -> dict:
         "sandbox_image": None,
         "kubeadm_api": None,
         "images": [],
+        "storage_manifest": None,
+        "components": {},
     }
     for suffix, key in _FIELDS.items():
         raw = labels.get(LABEL_PREFIX + suffix)
@@ -66,6 +72,9 @@ def metadata_from_labels(labels: dict[str, str] | None) -> dict:
             out[key] = raw.strip().lower() == "true"
         elif key == "images":
             out[key] = [i.strip() for i in raw.split(",") if i.strip()]
+        elif key == "components":
+            pairs = (p.partition("=") for p in raw.split(",") if "=" in p)
+            out[key] = {k.strip(): v.strip() for k, _, v in pairs}
         else:
             out[key] = raw
     return out
@@ -85,7 +94,7 @@ def image_metadata(engine, ref: str, *, strict: bool = True) -> dict:
 
     Keys: schema, kubernetes_version, flavour, source, cni, cni_manifest,
     has_coredns (bool), cgroup_driver, sandbox_image, kubeadm_api, images
-    (list), plus "image" (the ref). Raises KindlikeError when the image is
+    (list), storage_manifest, components (dict), plus "image" (the ref). Raises KindlikeError when the image is
     missing, or (strict) when it carries no kindlike labels.
     """
     labels = None

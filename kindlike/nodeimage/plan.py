@@ -25,6 +25,8 @@ PINNED_KINDEST = {
 }
 DEFAULT_ONLINE_VERSION = "v1.31.4"
 FLAVOURS = ("auto", "online", "offline")
+# Every version from MIN_VERSION on builds from Go modules (the default source).
+GO_MODULES = "go-modules"
 # What an offline build needs from a directory of binaries (pause is built
 # from the Debian source tree when missing).
 REQUIRED_BINARIES = (
@@ -47,7 +49,7 @@ class NodeImageError(KindlikeError):
 @dataclass
 class BuildPlan:
     flavour: str  # "online" | "offline"
-    source: str  # "debian-source" | "binaries" | "kindest"
+    source: str  # "go-modules" | "debian-source" | "binaries" | "kindest"
     kubernetes_version: str | None  # vX.Y.Z; None until read from binaries
     base_image: str
     image: str
@@ -99,15 +101,22 @@ def make_plan(
     *,
     image: str,
     flavour: str = "auto",
-    kubernetes: str = "1.20.2",
+    kubernetes: str | None = None,
     base_image: str | None = None,
 ) -> BuildPlan:
-    """Resolve and check the inputs of build_node_image (no engine calls)."""
+    """Resolve and check the inputs of build_node_image (no engine calls).
+
+    kubernetes: a version (built from Go modules; the online flavour takes
+    kindest/node of that version instead), "debian-source" (v1.20.2 from
+    Debian's source package), a directory of binaries, or None (the default
+    version, from Go modules)."""
+    from kindlike.nodeimage.components import DEFAULT_KUBERNETES
+
     if flavour not in FLAVOURS:
         raise NodeImageError(f"unknown node image flavour {flavour!r}", fix="use auto, online or offline")
     if not image or any(c.isspace() for c in image) or image != image.strip():
         raise NodeImageError(f"invalid image name {image!r}", fix="use a name like kindlike/node:latest")
-    kubernetes = (kubernetes or "").strip() or DEBIAN_SOURCE_VERSION
+    kubernetes = (kubernetes or "").strip() or (DEFAULT_ONLINE_VERSION if flavour == "online" else DEFAULT_KUBERNETES)
 
     if kubernetes == "debian-source":
         if flavour == "online":
@@ -147,15 +156,7 @@ def make_plan(
             f"Kubernetes {version} is older than kindlike supports (1.20)",
             fix="use Kubernetes 1.20 or newer",
         )
-    if flavour == "auto":
-        flavour = "offline" if version == DEBIAN_SOURCE_VERSION else "online"
-    if flavour == "offline":
-        if version != DEBIAN_SOURCE_VERSION:
-            raise NodeImageError(
-                f"the offline flavour can only build Kubernetes {DEBIAN_SOURCE_VERSION} "
-                f"(Debian bookworm's source package), not {version}",
-                fix=f"use flavour online (base kindest/node:{version}), or give a directory of {version} binaries",
-            )
-        return BuildPlan("offline", "debian-source", version, base_image or OFFLINE_BASE_IMAGE, image)
+    if flavour in ("auto", "offline"):
+        return BuildPlan("offline", GO_MODULES, version, base_image or OFFLINE_BASE_IMAGE, image)
     base = base_image or PINNED_KINDEST.get(version) or f"{KINDEST_NODE}:{version}"
     return BuildPlan("online", "kindest", version, base, image)

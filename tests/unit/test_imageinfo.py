@@ -14,7 +14,7 @@ def test_unreachable_registry_means_offline_and_says_why(monkeypatch):
     monkeypatch.setattr(imageinfo, "registry_reachable", lambda: (False, "no registry reachable (x: refused)"))
     flavour, why = imageinfo.choose_flavour()
     assert flavour == "offline"
-    assert why.startswith("no registry reachable (x: refused)") and "Debian" in why
+    assert why.startswith("no registry reachable (x: refused)") and "Go modules" in why
 
 
 def test_reachable_registry_means_online(monkeypatch):

@@ -15,6 +15,7 @@ from kindlike import defaults
 from kindlike.errors import KindlikeError
 from kindlike.nodeimage import build as nb
 from kindlike.nodeimage import build_node_image, make_plan, metadata_from_labels
+from kindlike.nodeimage.components import DEFAULT_KUBERNETES
 from kindlike.nodeimage.plan import (
     DEBIAN_SOURCE_VERSION,
     OFFLINE_BASE_IMAGE,
@@ -29,22 +30,32 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------ make_plan
-@pytest.mark.parametrize("k", ["1.20.2", "v1.20.2", "debian-source", ""])
-def test_debian_source_versions_are_offline(k):
-    plan = make_plan(image="x/node:1", kubernetes=k)
+def test_debian_source_is_offline_v1_20_2():
+    plan = make_plan(image="x/node:1", kubernetes="debian-source")
     assert (plan.flavour, plan.source, plan.kubernetes_version) == ("offline", "debian-source", "v1.20.2")
     assert plan.base_image == OFFLINE_BASE_IMAGE
     assert plan.flavour_tag == "kindlike/node:v1.20.2-offline"
 
 
-def test_other_versions_are_online_on_kindest_node():
-    plan = make_plan(image="x/node:1", kubernetes="1.31.4")
+@pytest.mark.parametrize("k,want", [("", DEFAULT_KUBERNETES), (None, DEFAULT_KUBERNETES), ("1.20.2", "v1.20.2"),
+                                    ("v1.34.4", "v1.34.4"), ("1.36.3", "v1.36.3")])
+@pytest.mark.parametrize("flavour", ["auto", "offline"])
+def test_versions_build_from_go_modules(k, want, flavour):
+    plan = make_plan(image="x/node:1", kubernetes=k, flavour=flavour)
+    assert (plan.flavour, plan.source, plan.kubernetes_version) == ("offline", "go-modules", want)
+    assert plan.base_image == OFFLINE_BASE_IMAGE
+    assert plan.flavour_tag == f"kindlike/node:{want}-offline"
+
+
+def test_online_versions_are_on_kindest_node():
+    assert make_plan(image="x", flavour="online").kubernetes_version == "v1.31.4"
+    plan = make_plan(image="x/node:1", kubernetes="1.31.4", flavour="online")
     assert (plan.flavour, plan.source) == ("online", "kindest")
     assert plan.base_image == PINNED_KINDEST["v1.31.4"]
     assert "@sha256:" in plan.base_image
-    plan = make_plan(image="x/node:1", kubernetes="v1.29.1")
+    plan = make_plan(image="x/node:1", kubernetes="v1.29.1", flavour="online")
     assert plan.base_image == "kindest/node:v1.29.1"
-    assert make_plan(image="x", kubernetes="1.29.1", base_image="my/base:1").base_image == "my/base:1"
+    assert make_plan(image="x", kubernetes="1.29.1", base_image="my/base:1", flavour="online").base_image == "my/base:1"
 
 
 def test_online_flavour_for_1_20_2_is_allowed():
@@ -61,12 +72,6 @@ def test_unknown_version_is_rejected(k):
 def test_too_old_version_is_rejected():
     with pytest.raises(NodeImageError, match="older than kindlike supports"):
         make_plan(image="x", kubernetes="1.19.7")
-
-
-def test_offline_flavour_only_builds_the_debian_version():
-    with pytest.raises(NodeImageError, match="offline flavour can only build Kubernetes v1.20.2") as e:
-        make_plan(image="x", kubernetes="1.31.4", flavour="offline")
-    assert e.value.fix and "online" in e.value.fix
 
 
 def test_debian_source_is_not_online():
@@ -258,7 +263,7 @@ def test_missing_offline_base_image(fake):
 def test_unreachable_online_base_image(fake):
     engine, calls = fake
     with pytest.raises(NodeImageError, match="cannot be pulled: pull access denied") as e:
-        build_node_image(engine, image="x/node:t", kubernetes="1.29.1")
+        build_node_image(engine, image="x/node:t", kubernetes="1.29.1", flavour="online")
     assert "offline" in e.value.fix
     assert "pull kindest/node:v1.29.1" in calls()
     assert not any(c.startswith("build") for c in calls())
@@ -276,7 +281,7 @@ def test_failed_build_leaves_nothing_tagged(fake, monkeypatch):
     monkeypatch.setenv("FAKE_PRESENT", PINNED_KINDEST["v1.31.4"])
     lines: list[str] = []
     with pytest.raises(NodeImageError, match="boom: build step failed"):
-        build_node_image(engine, image="x/node:t", kubernetes="1.31.4", output=lines.append)
+        build_node_image(engine, image="x/node:t", kubernetes="1.31.4", flavour="online", output=lines.append)
     assert "boom: build step failed" in lines
     log = calls()
     builds = [c for c in log if c.startswith("build ")]
@@ -296,7 +301,8 @@ def test_default_image_name_is_the_project_default():
 
     sig = inspect.signature(build_node_image)
     assert sig.parameters["image"].default == defaults.DEFAULT_NODE_IMAGE
-    assert sig.parameters["kubernetes"].default.lstrip("v") == DEBIAN_SOURCE_VERSION.lstrip("v")
+    assert sig.parameters["kubernetes"].default is None
+    assert make_plan(image=defaults.DEFAULT_NODE_IMAGE).kubernetes_version == DEFAULT_KUBERNETES
 
 
 def test_binaries_current_needs_matching_script(tmp_path):

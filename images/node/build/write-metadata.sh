@@ -21,6 +21,8 @@
 #   IMAGES_FILE         file listing the preloaded images, one per line
 #   KUBEADM_API         kubeadm config API version, e.g. kubeadm.k8s.io/v1beta2
 #   NOTES               free text (e.g. what etcd really is)
+#   COMPONENTS          name=version,... of every component (Go-modules builds)
+#   STORAGE_MANIFEST    path in the image of the default storage manifest, or ""
 set -euo pipefail
 
 die() { echo "write-metadata: $*" >&2; exit 1; }
@@ -35,9 +37,9 @@ kubelet_v=$(kubelet --version 2>/dev/null | awk '{print $2}')
 
 [[ -s $IMAGES_FILE ]] || die "$IMAGES_FILE lists no preloaded image"
 grep -qxF "$SANDBOX_IMAGE" "$IMAGES_FILE" || die "sandbox image $SANDBOX_IMAGE is not preloaded"
-if [[ -n ${CNI_MANIFEST:-} ]]; then
-    [[ -s $CNI_MANIFEST ]] || die "CNI manifest $CNI_MANIFEST missing"
-fi
+for m in "${CNI_MANIFEST:-}" "${STORAGE_MANIFEST:-}"; do
+    [[ -z $m || -s $m ]] || die "manifest $m missing"
+done
 plugins=${CNI_PLUGINS:-}
 if [[ -z $plugins ]]; then
     plugins=$(find /opt/cni/bin -mindepth 1 -maxdepth 1 \( -type f -o -type l \) -printf '%f\n' 2>/dev/null | sort | tr '\n' ' ')
@@ -47,6 +49,16 @@ json_str() { # a JSON string of $1 (values here are plain ASCII)
     local s=${1//\\/\\\\}
     s=${s//\"/\\\"}
     printf '"%s"' "$s"
+}
+json_map() { # a JSON object of the k=v,k=v pairs in $1
+    local first=1 kv
+    printf '{'
+    for kv in ${1//,/ }; do
+        ((first)) || printf ', '
+        first=0
+        printf '%s: %s' "$(json_str "${kv%%=*}")" "$(json_str "${kv#*=}")"
+    done
+    printf '}'
 }
 json_list() { # a JSON list of strings of the words/lines in $1
     local first=1 w
@@ -73,6 +85,8 @@ echo "$KUBERNETES_VERSION" >/kind/version
     printf '  "cni": %s,\n' "$(json_str "$CNI")"
     printf '  "cni_manifest": %s,\n' "$(json_str "${CNI_MANIFEST:-}")"
     printf '  "cni_plugins": %s,\n' "$(json_list "$plugins")"
+    printf '  "storage_manifest": %s,\n' "$(json_str "${STORAGE_MANIFEST:-}")"
+    printf '  "components": %s,\n' "$(json_map "${COMPONENTS:-}")"
     printf '  "has_coredns": %s,\n' "$HAS_COREDNS"
     printf '  "cgroup_driver": %s,\n' "$(json_str "$CGROUP_DRIVER")"
     printf '  "sandbox_image": %s,\n' "$(json_str "$SANDBOX_IMAGE")"
