@@ -122,12 +122,13 @@ def ensure_node_image(engine, engine_kind: str, tmp_dir: pathlib.Path) -> str:
 
     start_engine("rootful-docker")
     rootful = engine if engine_kind == "rootful-docker" else connect("rootful-docker")
-    if not rootful.image_exists(ref):
-        res = subprocess.run([sys.executable, "-m", "kindlike.cli.main", "--provider", "docker", "build",
-                              "node-image", "--image", ref], env={**os.environ, "DOCKER_HOST": rootful.host},
-                             capture_output=True, text=True)
-        if res.returncode != 0:
-            raise RuntimeError(f"building {ref} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    # Always asked for: a cache hit (same inputs) takes seconds, and an image
+    # left by an older checkout is rebuilt rather than tested.
+    res = subprocess.run([sys.executable, "-m", "kindlike.cli.main", "--provider", "docker", "build",
+                          "node-image", "--image", ref], env={**os.environ, "DOCKER_HOST": rootful.host},
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"building {ref} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
     if engine is not rootful:
         if not engine.image_exists(ref) or _id(engine, ref) != _id(rootful, ref):
             archive = tmp_dir / "node-image.tar"

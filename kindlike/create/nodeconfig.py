@@ -17,14 +17,15 @@ CONTAINERD_CONF = "/etc/containerd/config.toml"
 BOOTSTRAP_TOKEN = "abcdef.0123456789abcdef"
 
 
-def kubeadm_inputs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list[Node], info: ImageInfo):
-    """One KubeadmInput per node, paired with that node's config entry."""
+def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageInfo):
+    """One KubeadmInput per node, paired with that node's config entry.
+    `facts`: the engine's (EngineInfo: rootless, cgroup_version); `nodes`:
+    anything with name, role and ip (the dry run has no containers yet)."""
     from kindlike.config.naming import node_names
 
     by_name = {n: node_cfg for n, _role, node_cfg in node_names(cfg, cluster)}
     cp = nodes[0]
     host_addr = cfg.networking.api_server_address
-    facts = engine.info()
     rootless = facts.rootless
     sans = sorted({host_addr, "localhost", "127.0.0.1", cp.name, cp.ip} - {"0.0.0.0", "::", ""})
     out = []
@@ -55,16 +56,16 @@ def kubeadm_inputs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list
     return out
 
 
-def render_all(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list[Node], info: ImageInfo) -> dict[str, str]:
+def render_all(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageInfo) -> dict[str, str]:
     return {
         n.name: kubeadm.render(inp, cfg.kubeadm_config_patches, cfg.kubeadm_config_patches_json6902,
                                node_cfg.kubeadm_config_patches, node_cfg.kubeadm_config_patches_json6902)
-        for n, node_cfg, inp in kubeadm_inputs(engine, cluster, cfg, nodes, info)
+        for n, node_cfg, inp in kubeadm_inputs(facts, cluster, cfg, nodes, info)
     }
 
 
 def write_node_configs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list[Node], info: ImageInfo) -> None:
-    rendered = render_all(engine, cluster, cfg, nodes, info)
+    rendered = render_all(engine.info(), cluster, cfg, nodes, info)
     patch_containerd = bool(cfg.containerd_config_patches or cfg.containerd_config_patches_json6902)
 
     def write(n: Node) -> None:

@@ -161,12 +161,20 @@ def cgroup_layout(mounts: Iterable[tuple[str, str, frozenset[str]]]) -> str:
     return "v2" if any(t == "cgroup2" for _, t, _ in mounts) else "none"
 
 
-def check_cgroup_version(layout: str, rootless: bool) -> Check:
+def check_cgroup_version(layout: str, rootless: bool, kubernetes_version: str | None = None) -> Check:
+    """kubernetes_version: of the node image (default: the default image's),
+    whose kubelet may need failCgroupV1: false on v1 (create warns the same)."""
     if layout == "v2":
         return Check("cgroup-version", OK, "cgroup v2 (unified hierarchy)")
     if layout in ("v1", "hybrid"):
+        from kindlike.create.kubeadm import cgroup_v1_warning
+        from kindlike.nodeimage.components import DEFAULT_KUBERNETES
+
         what = "cgroup v1 (hybrid: v1 controllers, an empty cgroup2 mount)" if layout == "hybrid" else "cgroup v1"
+        deprecated = cgroup_v1_warning(kubernetes_version or DEFAULT_KUBERNETES, 1)
         if not rootless:
+            if deprecated:
+                return Check("cgroup-version", WARN, f"{what}: {deprecated}", GRUB_CGROUP2_FIX)
             return Check("cgroup-version", OK, f"{what}: fine for a rootful engine")
         return Check("cgroup-version", WARN, f"{what}: Kubernetes' rootless mode needs cgroup v2; rootless nodes "
                                              "get no resource limits on v1", GRUB_CGROUP2_FIX)

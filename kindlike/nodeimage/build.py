@@ -369,13 +369,24 @@ def build_node_image(
             build_args["KUBERNETES_VERSION"] = plan.kubernetes_version or ""
         build_args.update(extra_build_args or {})
         plan.tags = _unique([plan.image, plan.flavour_tag])
-        _build_and_tag(cli, plan, dockerfile, ctx, build_args, no_cache, say)
+        key = build_args.get("BUILD_KEY", "")
+        if key and not no_cache and _up_to_date(cli, plan, key):
+            say(f"image {plan.image} is up to date (same inputs: build key {key})")
+        else:
+            _build_and_tag(cli, plan, dockerfile, ctx, build_args, no_cache, say)
 
     meta = image_metadata(engine, plan.image)
     meta["tags"] = plan.tags
     meta["build_seconds"] = round(time.monotonic() - t0, 1)
     say(f"built {', '.join(plan.tags)} in {meta['build_seconds']} s")
     return meta
+
+
+def _up_to_date(cli: _Cli, plan: BuildPlan, key: str) -> bool:
+    """Every tag already names an image built from the same inputs."""
+    from kindlike.nodeimage.gomodules import up_to_date
+
+    return all(up_to_date(cli, tag, key) for tag in plan.tags)
 
 
 def _unique(items: Iterable[str]) -> list[str]:

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -127,6 +128,7 @@ def prepare(cli, engine, plan: BuildPlan, data: Path, build_cache: Path, build_a
     shutil.copy2(out / "build-info.json", ctx / "bin" / "build-info.json")
     versions = dict(info.get("versions", {}))
     build_args.update(
+        OUT_KEY=out.name,
         KUBERNETES_VERSION=version,
         SANDBOX_IMAGE=sandbox,
         KUBEADM_API=kubeadm_api_for(version),
@@ -137,4 +139,31 @@ def prepare(cli, engine, plan: BuildPlan, data: Path, build_cache: Path, build_a
         IMAGES_LABEL=",".join(images),
         COMPONENTS_LABEL=",".join(f"{k}={v}" for k, v in sorted(versions.items())),
     )
+    build_args["BUILD_KEY"] = build_key(ctx, build_args, base_id=_image_id(cli, plan.base_image))
     return ctx / "images" / "gomod" / "Dockerfile"
+
+
+def build_key(ctx: Path, build_args: dict[str, str], base_id: str) -> str:
+    """Everything the image is made from: the context's files (binaries by
+    their build's key, the rest by content), the build args and the base
+    image. An image labelled with the same key needs no build at all."""
+    h = hashlib.sha256(base_id.encode())
+    for k in sorted(build_args):
+        h.update(f"{k}={build_args[k]}\0".encode())
+    for f in sorted((ctx / "images").rglob("*")):
+        if f.is_file():
+            h.update(str(f.relative_to(ctx)).encode() + b"\0")
+            h.update(f.read_bytes())
+    return h.hexdigest()[:24]
+
+
+def _image_id(cli, ref: str) -> str:
+    res = cli.run(["image", "inspect", "--format", "{{.Id}}", ref], timeout=60)
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
+def up_to_date(cli, image: str, key: str) -> bool:
+    """`image` exists and was built from exactly these inputs."""
+    res = cli.run(["image", "inspect", "--format", '{{index .Config.Labels "io.kindlike.build-key"}}', image],
+                  timeout=60)
+    return res.returncode == 0 and res.stdout.strip() == key

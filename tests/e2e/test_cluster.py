@@ -1,7 +1,9 @@
 """A real multi-node cluster, end to end, through the CLI a user runs:
-1 control plane + 2 workers with --wait, then workloads that prove the pod
-network (VXLAN across nodes), kube-proxy (ClusterIP from another node), a
-NodePort reached from the host through extraPortMappings, kubectl with the
+1 control plane + 2 workers with --wait from the default image, then
+workloads that prove the pod network (Flannel VXLAN across nodes),
+kube-proxy (ClusterIP from another node), a NodePort reached from the host
+through extraPortMappings, cluster DNS, default storage, the seed's rootless
+settings and volume types (tests/e2e/cluster_checks.py), kubectl with the
 exported kubeconfig, and a delete that leaves nothing behind."""
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from kindlike.create.provision import cluster_labels, delete_cluster_resources, 
 from kindlike.engines.common import pick_free_port
 from kindlike.images import import_archive
 from tests.conftest import REPO
+from tests.e2e import cluster_checks as checks
 from tests.engine_fixtures import install_user_venv, user_dir
 
 pytestmark = pytest.mark.e2e
@@ -97,8 +100,10 @@ def test_multi_node_cluster(engine, engine_kind, e2e_cluster, busybox_archive, t
     res = kindlike(engine_kind, "create", "cluster", "--name", name, "--config", str(cfg), "--wait", "5m",
                    "--kubeconfig", str(kubeconfig), env=env)
     assert res.returncode == 0, res.stderr
-    for step in ("Preparing nodes", "Starting control-plane", "Installing CNI", "Joining worker nodes"):
+    for step in ("Preparing nodes", "Starting control-plane", "Installing CNI", "Installing StorageClass",
+                 "Joining worker nodes"):
         assert f"✓ {step}" in res.stderr
+    assert "(flannel v" in res.stderr
 
     cluster = Cluster.get(name, engine)
     nodes = cluster.nodes
@@ -147,6 +152,13 @@ def test_multi_node_cluster(engine, engine_kind, e2e_cluster, busybox_archive, t
     # NodePort on the host through the extraPortMappings host port.
     body = retry(lambda: urllib.request.urlopen(f"http://127.0.0.1:{host_port}/", timeout=5).read().decode())
     assert body.strip() == "web"
+
+    checks.check_flannel(k, nodes)
+    checks.check_versions_and_crictl(k, nodes)
+    checks.check_userns_kubelet(nodes, engine.info().rootless)
+    checks.check_dns(k)
+    checks.check_storage(k)
+    checks.check_volume_types(k)
 
     # delete: nothing of the cluster remains, not even its kubeconfig entries.
     res = kindlike(engine_kind, "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig), env=env)

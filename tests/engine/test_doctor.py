@@ -133,6 +133,9 @@ def other_rw(path: str) -> bool:
 
 
 def expected(kind: str, info) -> dict[str, str]:
+    from kindlike.create.kubeadm import cgroup_v1_warning
+    from kindlike.nodeimage.components import DEFAULT_KUBERNETES
+
     """name -> status doctor must print for this engine on this host."""
     rootless = kind.startswith("rootless")
     pw = pwd.getpwnam(ROOTLESS_USER) if rootless else pwd.getpwuid(0)
@@ -142,7 +145,8 @@ def expected(kind: str, info) -> dict[str, str]:
     tools = [shutil.which(t) for t in ("newuidmap", "newgidmap")]
     exp = {
         "engine": "ok",
-        "cgroup-version": ok_if(cgroup_v2() or not rootless),
+        # v1 warns rootless (no limits) and, for a 1.35+ default image, rootful too.
+        "cgroup-version": ok_if(cgroup_v2() or (not rootless and not cgroup_v1_warning(DEFAULT_KUBERNETES, 1))),
         "resource-limits": ok_if(info.memory_limit and info.pids_limit),
         "systemd-session": "ok" if not rootless else None,  # checked below
         "xdg-runtime-dir": "ok",  # as-rootless.sh sets it to /run/user/UID, made by setup-host.sh

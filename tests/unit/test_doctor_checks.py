@@ -120,8 +120,14 @@ def test_parse_cgroup_mounts_and_layout():
 
 def test_cgroup_version():
     assert c.check_cgroup_version("v2", True).status == c.OK
-    ch = c.check_cgroup_version("hybrid", False)
+    ch = c.check_cgroup_version("hybrid", False, "v1.34.4")
     assert ch.status == c.OK and "fine for a rootful engine" in ch.message
+    # 1.35+ deprecates cgroup v1: the same line create prints, as a warning.
+    from kindlike.create.kubeadm import cgroup_v1_warning
+
+    ch = c.check_cgroup_version("hybrid", False, "v1.35.4")
+    assert ch.status == c.WARN and ch.message.endswith(cgroup_v1_warning("v1.35.4", 1)) and ch.fix == GRUB
+    assert "failCgroupV1: false" in ch.message
     ch = c.check_cgroup_version("hybrid", True)
     assert ch.status == c.WARN and "needs cgroup v2" in ch.message and ch.fix == GRUB
     assert c.check_cgroup_version("v1", True).message.startswith("cgroup v1:")
