@@ -18,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.config import load_config_text
 from kindlike.create.pipeline import CreateOptions, create_cluster
 from kindlike.create.provision import delete_cluster_resources
@@ -57,7 +57,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--nodes", default="1,3", help="comma-separated node counts")
     ap.add_argument("--provider", default=None)
-    ap.add_argument("--image", default=None, help=f"node image (default {defaults.DEFAULT_NODE_IMAGE})")
+    ap.add_argument("--image", default=None, help=f"node image (default {constants.DEFAULT_NODE_IMAGE})")
     args = ap.parse_args()
     counts = [int(x) for x in args.nodes.split(",") if x.strip()]
     engine = get_engine(args.provider)

@@ -37,14 +37,14 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from kindlike import images as _images
+from kindlike import load as _load
 from kindlike import logs as _logs
 from kindlike.cluster import list_clusters, list_nodes
-from kindlike.config.types import Cluster as ClusterConfig
+from kindlike.config.types import ClusterConfig
 from kindlike.create.provision import cluster_labels, delete_cluster_resources
 from kindlike.engines.base import Engine
 from kindlike.errors import ClusterError, KindlikeError
-from kindlike.images import LoadResult
+from kindlike.load import LoadResult
 from kindlike.nodeimage.build import cache_dir  # noqa: F401  (one cache for builds and kubectl)
 from kindlike.nodes import Node
 from kindlike.status import Status
@@ -53,7 +53,7 @@ __all__ = ["Cluster", "ClusterNotFoundError", "KubectlError", "clusters", "Confi
 
 ConfigSource = str | os.PathLike | Mapping[str, Any] | ClusterConfig | None
 """A cluster config: a file path, YAML text (a str with a newline), a dict
-shaped like kind's v1alpha4 Cluster, a parsed kindlike.config.Cluster, or
+shaped like kind's v1alpha4 Cluster, a parsed kindlike.config.ClusterConfig, or
 None (one control-plane node)."""
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
@@ -167,7 +167,7 @@ class Cluster:
                    kubeconfig=kubeconfig)
         try:
             if not self.exists():
-                raise ClusterNotFoundError(f"no cluster named {self.name!r} in {_images.describe_engine(self.engine)}",
+                raise ClusterNotFoundError(f"no cluster named {self.name!r} in {_load.describe_engine(self.engine)}",
                                            fix="see `kindlike get clusters` (and --provider)")
         except BaseException:
             self.close()
@@ -289,15 +289,15 @@ class Cluster:
         if not images:
             raise ValueError("load_image needs at least one image")
         targets = self._nodes(nodes)
-        todo = _images.resolve_images(self.engine, images)
-        return _images.load_images(self.engine, targets, todo, note=Status(quiet=not verbose).line)
+        todo = _load.resolve_images(self.engine, images)
+        return _load.load_images(self.engine, targets, todo, note=Status(quiet=not verbose).line)
 
     def load_image_archive(self, path: str | os.PathLike, *, nodes: Iterable[str] | None = None,
                            verbose: bool = False) -> LoadResult:
         """Import a docker-save archive into the nodes (all, or those named);
         nodes holding all its images already are skipped."""
         targets = self._nodes(nodes)
-        return _images.load_archive(targets, Path(path), note=Status(quiet=not verbose).line)
+        return _load.load_archive(targets, Path(path), note=Status(quiet=not verbose).line)
 
     def export_logs(self, dest: str | os.PathLike | None = None, *, verbose: bool = False) -> Path:
         """Collect every node's logs (journal, kubelet, containerd, configs,
@@ -347,14 +347,14 @@ class Cluster:
     def _require(self) -> list[Node]:
         nodes = self.nodes
         if not nodes:
-            raise ClusterNotFoundError(f"no cluster named {self.name!r} in {_images.describe_engine(self.engine)}",
+            raise ClusterNotFoundError(f"no cluster named {self.name!r} in {_load.describe_engine(self.engine)}",
                                        fix="see `kindlike get clusters`")
         return nodes
 
     def _nodes(self, names: Iterable[str] | None) -> list[Node]:
         if isinstance(names, str):
             names = names.split(",")
-        return _images.select_nodes(self._require(), names, self.name)
+        return _load.select_nodes(self._require(), names, self.name)
 
     def _private_dir(self) -> Path:
         if self._tmpdir is None or not self._tmpdir.exists():
@@ -387,7 +387,7 @@ def load_config_source(config: ConfigSource) -> tuple[ClusterConfig, tuple[str, 
     elif isinstance(config, (str, os.PathLike)):
         loaded = load_config(os.fspath(config))
     else:
-        raise TypeError(f"config: expected a path, YAML text, a dict or kindlike.config.Cluster, not {type(config)}")
+        raise TypeError(f"config: expected a path, YAML text, a dict or kindlike.config.ClusterConfig, not {type(config)}")
     return loaded.cluster, tuple(loaded.warnings)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.create.provision import cluster_labels, delete_cluster_resources, network_name
 from kindlike.engines.base import Engine
 from kindlike.errors import ClusterError
@@ -20,12 +20,12 @@ def list_clusters(engine: Engine, include_leftovers: bool = False) -> list[str]:
     """Clusters by their node containers; with include_leftovers, also the
     ones whose containers are gone but whose labelled volumes or network
     remain (what `delete clusters --all` must clean too)."""
-    names = {c.labels.get(defaults.LABEL_CLUSTER) for c in engine.list_containers({defaults.LABEL_CLUSTER: None})}
+    names = {c.labels.get(constants.LABEL_CLUSTER) for c in engine.list_containers({constants.LABEL_CLUSTER: None})}
     if include_leftovers:
-        for net in engine.list_networks({defaults.LABEL_CLUSTER: None}):
+        for net in engine.list_networks({constants.LABEL_CLUSTER: None}):
             if net.startswith("kindlike-"):
                 names.add(net[len("kindlike-"):])
-        for vol in engine.list_volumes({defaults.LABEL_CLUSTER: None}):
+        for vol in engine.list_volumes({constants.LABEL_CLUSTER: None}):
             if vol.endswith("-var"):
                 names.update(n for n in [_cluster_of_volume(vol)] if n)
     return sorted(n for n in names if n)
@@ -43,7 +43,7 @@ def _cluster_of_volume(volume: str) -> str | None:
 
 def list_nodes(engine: Engine, cluster: str) -> list[Node]:
     found = engine.list_containers(cluster_labels(cluster))
-    nodes = [Node(c.name, c.labels.get(defaults.LABEL_ROLE, ""), engine, network_name(cluster)) for c in found]
+    nodes = [Node(c.name, c.labels.get(constants.LABEL_ROLE, ""), engine, network_name(cluster)) for c in found]
     return sorted(nodes, key=lambda n: (ROLE_ORDER.get(n.role, 9), n.name))
 
 

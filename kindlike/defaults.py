@@ -1,10 +1,6 @@
-"""Project-wide defaults shared by the config, the node image and the CLI."""
+"""The node image builder's old import (kindlike/nodeimage/ is being rewritten
+on another branch); everything else imports kindlike.constants. Remove once
+that rewrite has moved to kindlike.constants."""
+from kindlike.constants import DEFAULT_NODE_IMAGE
 
-DEFAULT_CLUSTER_NAME = "kindlike"
-# Name `create cluster` uses when neither --image nor the config names one; if
-# it is missing, kindlike builds it (online or offline flavour) and tags it so.
-DEFAULT_NODE_IMAGE = "kindlike/node:latest"
-LABEL_CLUSTER = "io.kindlike.cluster"
-LABEL_ROLE = "io.kindlike.role"
-API_SERVER_CONTAINER_PORT = 6443
-KUBECONFIG_CONTEXT_PREFIX = "kindlike-"
+__all__ = ["DEFAULT_NODE_IMAGE"]

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import yaml
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.errors import ClusterError, KindlikeError
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 
 
 def context_name(cluster: str) -> str:
-    return f"{defaults.KUBECONFIG_CONTEXT_PREFIX}{cluster}"
+    return f"{constants.KUBECONFIG_CONTEXT_PREFIX}{cluster}"
 
 
 def default_path(explicit: str | None = None) -> Path:
@@ -64,9 +64,9 @@ def cluster_kubeconfig(engine, cluster: str, internal: bool = False) -> str:
         raise ClusterError(f"cluster {cluster!r} has no kubeconfig yet ({ADMIN_CONF} missing on {node.name})",
                            fix="the cluster was not bootstrapped; delete and create it again")
     if internal:
-        server = server_url(node.name, defaults.API_SERVER_CONTAINER_PORT)
+        server = server_url(node.name, constants.API_SERVER_CONTAINER_PORT)
     else:
-        host, port = engine.published_port(node.name, defaults.API_SERVER_CONTAINER_PORT)
+        host, port = engine.published_port(node.name, constants.API_SERVER_CONTAINER_PORT)
         if host in ("0.0.0.0", ""):
             host = "127.0.0.1"
         elif host == "::":

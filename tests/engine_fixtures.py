@@ -118,7 +118,7 @@ def ensure_node_image(engine, engine_kind: str, tmp_dir: pathlib.Path) -> str:
     """The default node image in this engine's store: built (cached) in
     rootful Docker, then copied into a rootless engine's own store when it
     lacks that exact image, as a user would with save/load."""
-    from kindlike.defaults import DEFAULT_NODE_IMAGE as ref
+    from kindlike.constants import DEFAULT_NODE_IMAGE as ref
 
     start_engine("rootful-docker")
     rootful = engine if engine_kind == "rootful-docker" else connect("rootful-docker")

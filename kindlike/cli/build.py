@@ -5,7 +5,7 @@ import time
 
 import click
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.cli.common import State, pass_state, provider_option
 
 
@@ -16,7 +16,7 @@ def build() -> None:
 
 @build.command("node-image")
 @click.argument("kubernetes_source", required=False, metavar="[SOURCE]")
-@click.option("--image", default=defaults.DEFAULT_NODE_IMAGE, show_default=True, help="Name of the resulting image.")
+@click.option("--image", default=constants.DEFAULT_NODE_IMAGE, show_default=True, help="Name of the resulting image.")
 @click.option("--base-image", default=None, help="Base image (online: a kindest/node release; offline: kindlike/base).")
 @click.option("--flavour", "--type", "flavour", type=click.Choice(["auto", "online", "offline"]), default="auto",
               show_default=True, help="online: FROM kindest/node; offline: Kubernetes built from Debian sources.")

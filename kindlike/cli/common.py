@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.engines.base import Engine
 from kindlike.status import Status
 
@@ -55,7 +55,7 @@ def provider_option(f):
 
 def name_option(f):
     return click.option("-n", "--name", default=None, help=f"Cluster name (default: ${{KINDLIKE_CLUSTER_NAME}}, "
-                        f"else the config's name, else {defaults.DEFAULT_CLUSTER_NAME}).")(f)
+                        f"else the config's name, else {constants.DEFAULT_CLUSTER_NAME}).")(f)
 
 
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kindlike.config.naming import load_balancer_name, node_names
-from kindlike.config.types import IP_FAMILY_IPV6, ROLE_CONTROL_PLANE, Cluster, PortMapping
+from kindlike.config.types import IP_FAMILY_IPV6, ROLE_CONTROL_PLANE, ClusterConfig, PortMapping
 from kindlike.config.validate import cluster_name_warnings
-from kindlike.defaults import API_SERVER_CONTAINER_PORT
+from kindlike.constants import API_SERVER_CONTAINER_PORT
 
 RANDOM_PORT = "<random free port>"
 ENGINE_PORT = "<engine-picked port>"
@@ -55,7 +55,7 @@ def _port_dict(pm: PortMapping, purpose: str | None = None) -> dict[str, Any]:
     }
 
 
-def _api_server_mapping(cfg: Cluster, *, on_load_balancer: bool, several: bool) -> PortMapping:
+def _api_server_mapping(cfg: ClusterConfig, *, on_load_balancer: bool, several: bool) -> PortMapping:
     net = cfg.networking
     if several and not on_load_balancer:
         loopback = "::1" if net.ip_family == IP_FAMILY_IPV6 else "127.0.0.1"
@@ -65,7 +65,7 @@ def _api_server_mapping(cfg: Cluster, *, on_load_balancer: bool, several: bool) 
 
 def plan_dict(
     cluster_name: str,
-    cfg: Cluster,
+    cfg: ClusterConfig,
     warnings: Sequence[str] = (),
     *,
     extra_sections: Sequence[PlanSection] = (),
@@ -191,7 +191,7 @@ def _section_lines(section: PlanSection, indent: str) -> list[str]:
 
 def render_plan(
     cluster_name: str,
-    cfg: Cluster,
+    cfg: ClusterConfig,
     warnings: Sequence[str] = (),
     *,
     extra_sections: Sequence[PlanSection] = (),

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from kindlike import defaults
-from kindlike.config.types import Cluster as ClusterConfig
+from kindlike import constants
+from kindlike.config.types import ClusterConfig
 from kindlike.create import containerd, kubeadm
 from kindlike.create.bootstrap import KUBEADM_CONF
 from kindlike.create.imageinfo import ImageInfo
@@ -36,7 +36,7 @@ def kubeadm_inputs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list
             node_role=n.role,
             node_ip=n.ip,
             node_labels=dict(node_cfg.labels),
-            control_plane_endpoint=f"{cp.name}:{defaults.API_SERVER_CONTAINER_PORT}",
+            control_plane_endpoint=f"{cp.name}:{constants.API_SERVER_CONTAINER_PORT}",
             api_server_cert_sans=sans,
             pod_subnet=cfg.networking.pod_subnet,
             service_subnet=cfg.networking.service_subnet,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kindlike import defaults
-from kindlike.config.types import Cluster as ClusterConfig
+from kindlike import constants
+from kindlike.config.types import ClusterConfig
 from kindlike.create import bootstrap, cni, nodeconfig, provision
 from kindlike.create.imageinfo import ImageInfo, ensure_images
 from kindlike.engines.base import Engine, MountSpec, PortSpec
@@ -61,7 +61,7 @@ def plans_from_config(name: str, cfg: ClusterConfig) -> list[provision.NodePlan]
         if role == "control-plane" and first_cp:
             first_cp = False
             net = cfg.networking
-            ports.append(PortSpec(defaults.API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address))
+            ports.append(PortSpec(constants.API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address))
         mounts = [MountSpec(m.absolute_host_path(), m.container_path, m.read_only, m.propagation, m.selinux_relabel)
                   for m in node.extra_mounts]
         plans.append(provision.NodePlan(node_name, role, node.image, ports=ports, mounts=mounts))

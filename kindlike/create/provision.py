@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.engines.base import Engine, MountSpec, NodeSpec, PortSpec
 from kindlike.errors import ClusterError, EngineError
 from kindlike.nodes import Node
@@ -29,7 +29,7 @@ def network_name(cluster: str) -> str:
 
 
 def cluster_labels(cluster: str) -> dict[str, str]:
-    return {defaults.LABEL_CLUSTER: cluster}
+    return {constants.LABEL_CLUSTER: cluster}
 
 
 def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
@@ -38,7 +38,7 @@ def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
         name=plan.name,
         image=plan.image,
         network=network_name(cluster),
-        labels={**cluster_labels(cluster), defaults.LABEL_ROLE: plan.role, **plan.labels},
+        labels={**cluster_labels(cluster), constants.LABEL_ROLE: plan.role, **plan.labels},
         ports=list(plan.ports),
         mounts=list(plan.mounts),
         # fuse-overlayfs is the containerd snapshotter of last resort in a

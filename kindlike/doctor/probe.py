@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import secrets
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.doctor.checks import ProbeResult, parse_probe_output
 
 # Images that are likely in a local store already (no registry needed).
 PROBE_IMAGES = (
     "kindlike/base:bookworm",
-    defaults.DEFAULT_NODE_IMAGE,
+    constants.DEFAULT_NODE_IMAGE,
     "docker.io/library/busybox:latest",
     "busybox:latest",
     "docker.io/library/alpine:latest",

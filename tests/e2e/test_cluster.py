@@ -22,7 +22,7 @@ import yaml
 from kindlike.cluster import Cluster
 from kindlike.create.provision import cluster_labels, delete_cluster_resources, network_name
 from kindlike.engines.common import pick_free_port
-from kindlike.images import import_archive
+from kindlike.load import import_archive
 from tests.conftest import REPO
 from tests.engine_fixtures import install_user_venv, user_dir
 

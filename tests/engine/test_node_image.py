@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.nodeimage import build_node_image, image_metadata
 from tests.engine_fixtures import connect, start_engine
 
@@ -49,8 +49,8 @@ def rootful_docker():
 @pytest.fixture(scope="module")
 def node_image(rootful_docker):
     """Build (or find up to date, from the cache) the offline image."""
-    meta = build_node_image(rootful_docker, image=defaults.DEFAULT_NODE_IMAGE, kubernetes="debian-source")
-    assert meta["tags"] == [defaults.DEFAULT_NODE_IMAGE, IMAGE]
+    meta = build_node_image(rootful_docker, image=constants.DEFAULT_NODE_IMAGE, kubernetes="debian-source")
+    assert meta["tags"] == [constants.DEFAULT_NODE_IMAGE, IMAGE]
     return meta
 
 

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.cluster import Cluster, list_clusters
 from kindlike.create.provision import NodePlan, cluster_labels, delete_cluster_resources, network_name, provision
 from kindlike.engines.base import MountSpec, PortSpec
@@ -34,7 +34,7 @@ def share_dir():
 def three_nodes(name: str, image: str, share) -> list[NodePlan]:
     return [
         NodePlan(f"{name}-control-plane", "control-plane", image,
-                 ports=[PortSpec(defaults.API_SERVER_CONTAINER_PORT, -1, "127.0.0.1"),
+                 ports=[PortSpec(constants.API_SERVER_CONTAINER_PORT, -1, "127.0.0.1"),
                         PortSpec(8080, 0, "127.0.0.1")],
                  mounts=[MountSpec(str(share), "/mnt/share", read_only=True)]),
         NodePlan(f"{name}-worker", "worker", image,
@@ -69,8 +69,8 @@ def test_three_node_cluster(engine, systemd_image, cluster_name, share_dir, tmp_
     assert cluster_name in list_clusters(engine)
     assert [(n.name, n.role) for n in cluster.nodes] == [(p.name, p.role) for p in plans]
     for c in engine.list_containers(cluster_labels(cluster_name)):
-        assert c.labels[defaults.LABEL_CLUSTER] == cluster_name
-        assert c.labels[defaults.LABEL_ROLE] in ("control-plane", "worker")
+        assert c.labels[constants.LABEL_CLUSTER] == cluster_name
+        assert c.labels[constants.LABEL_ROLE] in ("control-plane", "worker")
 
     cp, w1, w2 = cluster.nodes
     # exec: hostname is the node name, systemd is PID 1 and up.
@@ -103,7 +103,7 @@ def test_three_node_cluster(engine, systemd_image, cluster_name, share_dir, tmp_
 
     # published ports: API server port (engine-picked), 8080 (kindlike-picked
     # on the control plane, engine-picked on the worker), UDP 9999.
-    host, api_port = engine.published_port(cp.name, defaults.API_SERVER_CONTAINER_PORT)
+    host, api_port = engine.published_port(cp.name, constants.API_SERVER_CONTAINER_PORT)
     assert host == "127.0.0.1" and api_port > 0
     for node in (cp, w1):
         h, p = engine.published_port(node.name, 8080)
