@@ -21,7 +21,7 @@ from pathlib import Path
 from kindlike import constants
 from kindlike.config import load_config_text
 from kindlike.create.pipeline import CreateOptions, create_cluster
-from kindlike.create.provision import delete_cluster_resources
+from kindlike.runtime import delete_cluster
 from kindlike.engines.detect import get_engine
 from kindlike.status import Status
 
@@ -44,7 +44,7 @@ def run_once(engine, nodes: int, image: str | None, kubeconfig: Path) -> dict[st
         took["total (create, --wait)"] = time.monotonic() - start
     finally:
         t = time.monotonic()
-        delete_cluster_resources(engine, name)
+        delete_cluster(engine, name)
         from kindlike.kubeconfig import remove_cluster_entries
 
         remove_cluster_entries(name, str(kubeconfig))

@@ -39,14 +39,13 @@ import yaml
 
 from kindlike import load as _load
 from kindlike import logs as _logs
-from kindlike.cluster import list_clusters, list_nodes
 from kindlike.config.types import ClusterConfig
-from kindlike.create.provision import cluster_labels, delete_cluster_resources
+from kindlike.constants import ADMIN_CONF, NODE_KUBECTL, NODE_VERSION_FILE, ROLE_CONTROL_PLANE, ROLE_WORKER
 from kindlike.engines.base import Engine
 from kindlike.errors import ClusterError, KindlikeError
 from kindlike.load import LoadResult
 from kindlike.nodeimage.build import cache_dir  # noqa: F401  (one cache for builds and kubectl)
-from kindlike.nodes import Node
+from kindlike.runtime import Node, cluster_labels, delete_cluster, list_clusters, list_nodes
 from kindlike.status import Status
 
 __all__ = ["Cluster", "ClusterNotFoundError", "KubectlError", "clusters", "ConfigSource"]
@@ -56,8 +55,6 @@ ConfigSource = str | os.PathLike | Mapping[str, Any] | ClusterConfig | None
 shaped like kind's v1alpha4 Cluster, a parsed kindlike.config.ClusterConfig, or
 None (one control-plane node)."""
 
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
-NODE_KUBECTL = "/usr/bin/kubectl"
 
 
 class ClusterNotFoundError(ClusterError):
@@ -194,13 +191,13 @@ class Cluster:
 
     @property
     def nodes(self) -> list[Node]:
-        """Every node, control planes first (kindlike.nodes.Node: name, role, exec, ...)."""
+        """Every node, control planes first (kindlike.runtime.Node: name, role, exec, ...)."""
         return list_nodes(self.engine, self.name)
 
     @property
     def control_plane(self) -> Node:
         """The (first) control-plane node."""
-        cps = [n for n in self.nodes if n.role == "control-plane"]
+        cps = [n for n in self.nodes if n.role == ROLE_CONTROL_PLANE]
         if not cps:
             if not self.exists():
                 raise ClusterNotFoundError(f"no cluster named {self.name!r}", fix="see `kindlike get clusters`")
@@ -209,7 +206,7 @@ class Cluster:
 
     @property
     def workers(self) -> list[Node]:
-        return [n for n in self.nodes if n.role == "worker"]
+        return [n for n in self.nodes if n.role == ROLE_WORKER]
 
     # -- kubeconfig and kubectl --------------------------------------------
     @property
@@ -313,7 +310,7 @@ class Cluster:
         object merged; True when something existed. Deleting twice is fine."""
         from kindlike.kubeconfig import remove_cluster_entries
 
-        removed = delete_cluster_resources(self.engine, self.name)
+        removed = delete_cluster(self.engine, self.name)
         kc = False
         if self._merged_kubeconfig is not None:
             kc = remove_cluster_entries(self.name, str(self._merged_kubeconfig))
@@ -417,7 +414,7 @@ def _cached_kubectl(cp: Node) -> Path:
     """Copy the node's kubectl (a static binary) to the cache once per node
     image, keyed by the Kubernetes version and the node image's ID, and check
     it runs here."""
-    version = cp.output("cat", "/kind/version", check=False).strip() or "unknown"
+    version = cp.output("cat", NODE_VERSION_FILE, check=False).strip() or "unknown"
     image = str(cp.engine.inspect(cp.name).get("Image") or "")
     key = hashlib.sha256(image.encode()).hexdigest()[:12] if image else "noimage"
     safe_version = re.sub(r"[^A-Za-z0-9._+-]", "_", version)

@@ -36,3 +36,6 @@ NODE_KUBECTL = "/usr/bin/kubectl"
 
 # containerd's CLI on the namespace the kubelet uses.
 CTR = ("ctr", "--namespace=k8s.io")
+
+# Engines give every node a volume for /var named <node><VAR_VOLUME_SUFFIX>.
+VAR_VOLUME_SUFFIX = "-var"

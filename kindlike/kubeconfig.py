@@ -15,13 +15,12 @@ from pathlib import Path
 import yaml
 
 from kindlike import constants
+from kindlike.constants import ADMIN_CONF
 from kindlike.errors import ClusterError, KindlikeError
-
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
 
 
 def context_name(cluster: str) -> str:
-    return f"{constants.KUBECONFIG_CONTEXT_PREFIX}{cluster}"
+    return f"{constants.NAME_PREFIX}{cluster}"
 
 
 def default_path(explicit: str | None = None) -> Path:
@@ -53,9 +52,9 @@ def rewrite(admin_conf: str, cluster: str, server: str) -> dict:
 
 
 def cluster_kubeconfig(engine, cluster: str, internal: bool = False) -> str:
-    from kindlike.cluster import Cluster
+    from kindlike.runtime import control_planes
 
-    cp = Cluster.get(cluster, engine).control_planes
+    cp = control_planes(engine, cluster)
     if not cp:
         raise ClusterError(f"cluster {cluster!r} has no control-plane node")
     node = cp[0]

@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from kindlike.constants import CTR
 from kindlike.engines.base import Engine
 from kindlike.errors import ClusterError, KindlikeError
-from kindlike.nodes import Node
-
-CTR = ["ctr", "--namespace=k8s.io"]
+from kindlike.runtime import Node
 
 
 class ImageNotFoundError(KindlikeError):

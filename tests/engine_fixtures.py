@@ -17,7 +17,7 @@ import pathlib
 
 import pytest
 
-from kindlike.create.provision import cluster_labels, delete_cluster_resources
+from kindlike.runtime import cluster_labels, delete_cluster
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ALL_ENGINES = ["rootful-docker", "rootless-docker", "rootless-podman"]
@@ -105,7 +105,7 @@ def cluster_name(engine):
     whether it passed or not."""
     name = f"t{uuid.uuid4().hex[:8]}"
     yield name
-    delete_cluster_resources(engine, name)
+    delete_cluster(engine, name)
     left = (engine.list_containers(cluster_labels(name)), engine.list_volumes(cluster_labels(name)))
     assert left == ([], []), f"cleanup left resources behind: {left}"
 

@@ -1,5 +1,5 @@
 """kind's `kind.x-k8s.io/v1alpha4` Cluster config: model, strict loading,
-defaults, validation, naming, the dry-run plan, and kubeadm-config patching."""
+defaults, validation, naming, and kubeadm-config patching."""
 from kindlike.config.defaulting import apply_defaults, default_cluster
 from kindlike.config.load import LoadedConfig, load_config, load_config_text
 from kindlike.config.naming import ENV_CLUSTER_NAME, node_names, resolve_cluster_name
@@ -10,7 +10,6 @@ from kindlike.config.patches import (
     patch_documents,
     patch_kubeadm_documents,
 )
-from kindlike.config.plan import PlanSection, plan_dict, render_plan
 from kindlike.config.types import (
     API_VERSION,
     ClusterConfig,
@@ -32,7 +31,6 @@ __all__ = [
     "NodeConfig",
     "PatchError",
     "PatchJSON6902",
-    "PlanSection",
     "PortMapping",
     "apply_defaults",
     "apply_json6902",
@@ -43,8 +41,6 @@ __all__ = [
     "node_names",
     "patch_documents",
     "patch_kubeadm_documents",
-    "plan_dict",
-    "render_plan",
     "resolve_cluster_name",
     "validate_cluster",
     "validate_cluster_name",

@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from kindlike.errors import ClusterError, ExecError, StepError
-from kindlike.nodes import Node
+from kindlike.constants import ADMIN_CONF, KUBEADM_CONF
+from kindlike.errors import ClusterError, ExecError
+from kindlike.runtime import Node
 
-KUBEADM_CONF = "/kind/kubeadm.conf"
-ADMIN = "--kubeconfig=/etc/kubernetes/admin.conf"
+ADMIN = f"--kubeconfig={ADMIN_CONF}"
 
 
 def kubectl(node: Node, *args: str, **kw):
@@ -54,7 +54,7 @@ def kubeadm_join(nodes: list[Node]) -> None:
         try:
             n.exec("kubeadm", "join", f"--config={KUBEADM_CONF}", "--skip-phases=preflight", "--v=2", timeout=600)
         except ExecError as e:
-            raise StepError("Joining worker nodes", kubelet_failure_hint(n, e), node=n.name) from e
+            raise kubelet_failure_hint(n, e) from e  # an ExecError: the step names its node
 
     if not nodes:
         return

@@ -19,8 +19,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from kindlike.create.bootstrap import kubectl
 from kindlike.errors import ClusterError
-from kindlike.nodes import Node
+from kindlike.runtime import Node
 
 VXLAN_DEV = "flannel.1"
 VNI = 1
@@ -95,8 +96,8 @@ def cni_conflist(pod_cidr: str) -> str:
 def pod_cidrs(control_plane: Node, check: bool = True) -> dict[str, str]:
     """{node name: podCIDR} as allocated by kube-controller-manager; nodes
     without one yet are left out."""
-    out = control_plane.exec(
-        "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "get", "nodes", "-o",
+    out = kubectl(
+        control_plane, "get", "nodes", "-o",
         "jsonpath={range .items[*]}{.metadata.name}{\" \"}{.spec.podCIDR}{\"\\n\"}{end}", check=check,
     ).stdout
     return {p[0]: p[1] for p in (line.split() for line in out.splitlines()) if len(p) == 2}
@@ -151,4 +152,4 @@ def install_flannel(control_plane: Node, pod_subnet: str) -> None:
     """Apply the image's Flannel manifest with Network set to the podSubnet."""
     manifest = control_plane.read_file(FLANNEL_MANIFEST)
     manifest = manifest.replace('"Network": "10.244.0.0/16"', f'"Network": "{pod_subnet}"')
-    control_plane.exec("kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "apply", "-f", "-", stdin=manifest)
+    kubectl(control_plane, "apply", "-f", "-", stdin=manifest)

@@ -24,9 +24,8 @@ from typing import Any
 import tomli_w
 
 from kindlike.config.patches import PatchError, apply_json6902, apply_merge_patch, parse_json6902
+from kindlike.constants import CONTAINERD_CONF
 from kindlike.errors import ConfigError
-
-CONFIG_PATH = "/etc/containerd/config.toml"
 
 # The CRI plugin's table, by config version (containerd 1.x writes v1/v2,
 # containerd 2.x v3, where the runtime half of CRI moved to its own plugin).
@@ -74,7 +73,7 @@ def apply_patches(config_toml: str, merge_patches: Sequence[str], json6902_patch
     version = config_version(config)
     if version == 0:
         raise ConfigError(
-            [f"{CONFIG_PATH} in the node has no `version`; kind's patch rules need it"],
+            [f"{CONTAINERD_CONF} in the node has no `version`; kind's patch rules need it"],
             source="containerd config",
         )
     for n, text in enumerate(merge_patches):

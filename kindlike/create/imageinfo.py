@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from kindlike import constants
+from kindlike.constants import LABEL_PREFIX
 from kindlike.engines.base import Engine
 from kindlike.errors import KindlikeError
 from kindlike.nodeimage.plan import DEFAULT_ONLINE_VERSION
-
-LABEL_PREFIX = "io.kindlike."
 
 
 @dataclass(frozen=True)

@@ -46,16 +46,10 @@ from typing import Any
 
 import yaml
 
+from kindlike.constants import API_SERVER_CONTAINER_PORT, BOOTSTRAP_TOKEN, ROLE_CONTROL_PLANE, ROLE_WORKER
 from kindlike.errors import KindlikeError
 
-# kind's well-known bootstrap token (pkg/cluster/internal/kubeadm/const.go):
-# the cluster is disposable and the API server is only published on loopback.
-TOKEN = "abcdef.0123456789abcdef"
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
-API_BIND_PORT = 6443
-
-ROLE_CONTROL_PLANE = "control-plane"
-ROLE_WORKER = "worker"
 
 KUBEADM_GROUP = "kubeadm.k8s.io"
 KUBELET_API_VERSION = "kubelet.config.k8s.io/v1beta1"
@@ -149,7 +143,7 @@ class KubeadmInput:
     node_labels: dict[str, str] = field(default_factory=dict)
     control_plane_endpoint: str = ""
     api_server_cert_sans: list[str] = field(default_factory=list)
-    api_bind_port: int = API_BIND_PORT
+    api_bind_port: int = API_SERVER_CONTAINER_PORT
     pod_subnet: str = "10.244.0.0/16"
     service_subnet: str = "10.96.0.0/16"
     ip_family: str = "ipv4"
@@ -160,7 +154,7 @@ class KubeadmInput:
     user_namespace: bool = False
     # Must match containerd's runc option SystemdCgroup (false -> cgroupfs).
     cgroup_driver: str = "cgroupfs"
-    token: str = TOKEN
+    token: str = BOOTSTRAP_TOKEN
     # False only for the first control plane, which runs `kubeadm init`.
     join: bool = False
     cri_socket: str = CRI_SOCKET

@@ -6,15 +6,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from kindlike import constants
+from kindlike.constants import BOOTSTRAP_TOKEN, CONTAINERD_CONF, KUBEADM_CONF
 from kindlike.config.types import ClusterConfig
 from kindlike.create import containerd, kubeadm
-from kindlike.create.bootstrap import KUBEADM_CONF
 from kindlike.create.imageinfo import ImageInfo
 from kindlike.engines.base import Engine
-from kindlike.nodes import Node
-
-CONTAINERD_CONF = "/etc/containerd/config.toml"
-BOOTSTRAP_TOKEN = "abcdef.0123456789abcdef"
+from kindlike.runtime import Node
 
 
 def kubeadm_inputs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list[Node], info: ImageInfo):

@@ -18,6 +18,7 @@ from pathlib import Path
 import podman
 import podman.errors
 
+from kindlike.constants import VAR_VOLUME_SUFFIX
 from kindlike.engines.base import Container, EngineInfo, NodeSpec
 from kindlike.engines.common import label_filter as _label_filter, PROPAGATION, SdkEngine, resolve_host_port, retry_engine
 from kindlike.errors import EngineError, NoEngineError
@@ -161,7 +162,7 @@ class PodmanEngine(SdkEngine):
             mounts.append(mount)
         volumes = {}
         if spec.var_volume:
-            vol = f"{spec.name}-var"
+            vol = spec.name + VAR_VOLUME_SUFFIX
             self.client.volumes.create(name=vol, labels=spec.labels)
             volumes[vol] = {"bind": "/var", "mode": "rw"}
         try:

@@ -23,10 +23,11 @@ def test_package_exports_the_api():
         assert name in kindlike.__all__
     assert issubclass(kindlike.ClusterNotFoundError, kindlike.ClusterError)
     assert issubclass(kindlike.NodeNotFoundError, kindlike.ClusterError)
-    # kindlike.cluster (the internal module) keeps its own Cluster.
-    from kindlike.cluster import Cluster as Internal
+    # The public handle is the only Cluster class; the runtime model and
+    # the config have none of that name.
+    from kindlike import config, runtime
 
-    assert Internal is not kindlike.Cluster
+    assert not hasattr(runtime, "Cluster") and not hasattr(config, "Cluster")
 
 
 @pytest.mark.parametrize("value,seconds", [(None, 0), (0, 0), ("0", 0), ("90s", 90), ("5m", 300),

@@ -494,5 +494,5 @@ def test_render_does_not_mutate_input():
 
 
 def test_module_constants_match_kind():
-    assert kubeadm.TOKEN == "abcdef.0123456789abcdef"
+    assert kubeadm.BOOTSTRAP_TOKEN == "abcdef.0123456789abcdef"
     assert kubeadm.CRI_SOCKET == "unix:///run/containerd/containerd.sock"
