@@ -41,6 +41,7 @@ from kindlike import load as _load
 from kindlike import logs as _logs
 from kindlike.config.types import ClusterConfig
 from kindlike.constants import ADMIN_CONF, NODE_KUBECTL, NODE_VERSION_FILE, ROLE_CONTROL_PLANE, ROLE_WORKER
+from kindlike.duration import parse_wait  # noqa: F401  (part of the API)
 from kindlike.engines.base import Engine
 from kindlike.errors import ClusterError, KindlikeError
 from kindlike.load import LoadResult
@@ -386,28 +387,6 @@ def load_config_source(config: ConfigSource) -> tuple[ClusterConfig, tuple[str, 
     else:
         raise TypeError(f"config: expected a path, YAML text, a dict or kindlike.config.ClusterConfig, not {type(config)}")
     return loaded.cluster, tuple(loaded.warnings)
-
-
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
-
-
-def parse_wait(wait: str | float | int | None) -> float:
-    """Seconds from a Go-style duration ("5m", "1m30s", "90s") or a number;
-    None and 0 mean do not wait."""
-    if wait is None:
-        return 0.0
-    if isinstance(wait, (int, float)):
-        if wait < 0:
-            raise ValueError(f"wait must not be negative, got {wait}")
-        return float(wait)
-    text = wait.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    m = _DURATION.match(text)
-    if not text or not m or not any(m.groups()):
-        raise ValueError(f"{wait!r} is not a duration (e.g. 30s, 5m, 1m30s)")
-    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-    return h * 3600 + mi * 60 + s
 
 
 def _cached_kubectl(cp: Node) -> Path:

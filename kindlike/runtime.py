@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kindlike.constants import (
     LABEL_CLUSTER,
@@ -19,8 +20,10 @@ from kindlike.constants import (
     ROLE_WORKER,
     VAR_VOLUME_SUFFIX,
 )
-from kindlike.engines.base import Engine, ExecResult
 from kindlike.errors import ClusterError, ExecError
+
+if TYPE_CHECKING:  # annotations only: `kindlike get`/`delete` need no engine types loaded
+    from kindlike.engines.base import Engine, ExecResult
 
 ROLE_ORDER = {ROLE_CONTROL_PLANE: 0, ROLE_WORKER: 1}
 

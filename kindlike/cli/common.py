@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
 from kindlike import constants
-from kindlike.engines.base import Engine
 from kindlike.status import Status
+
+if TYPE_CHECKING:  # the engines load only when a command needs one
+    from kindlike.engines.base import Engine
 
 
 @dataclass

@@ -9,7 +9,7 @@ from kindlike.cli.common import State, cluster_name, name_option, pass_state, pr
 def parse_duration(text: str) -> float:
     """Go-style durations as kind takes them (30s, 5m, 1m30s, 1h; a bare
     number is seconds; 0 means do not wait): the API's parser, as a click error."""
-    from kindlike.api import parse_wait
+    from kindlike.duration import parse_wait
 
     try:
         return parse_wait(text)

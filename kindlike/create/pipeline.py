@@ -142,8 +142,3 @@ def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
     ctx = prepare(opts, engine)
     run(ctx, STEPS)
     return CreateResult(ctx.name, ctx.nodes, ctx.kubeconfig_path, dict(ctx.status.durations), ctx.cni)
-
-
-def format_duration(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    return f"{m}m{s}s"

@@ -9,7 +9,6 @@ its systemd is up.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kindlike.config.naming import node_names
@@ -79,6 +78,8 @@ def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
 
 def provision(engine: Engine, cluster: str, plans: list[NodePlan], *, boot_timeout: float = 120) -> list[Node]:
     """Create the network and start all nodes at once; return them booted."""
+    from concurrent.futures import ThreadPoolExecutor  # not needed by the dry-run's node plans
+
     refuse_existing(engine, cluster)
     net = network_name(cluster)
     engine.ensure_network(net, cluster_labels(cluster))

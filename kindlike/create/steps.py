@@ -2,15 +2,17 @@
 
 Each step is a title and a function over the shared Context; the work lives
 in the module the step is named after (provision, nodeconfig, bootstrap,
-cni). To add or replace a step, edit STEPS: the loop in pipeline.py, the
-status lines, failure wrapping and cleanup, and the dry-run's step list all
-follow from it.
+cni), imported when the step runs so that a dry run loads none of it. To
+add or replace a step, edit STEPS: the loop in pipeline.py, the status
+lines, failure wrapping and cleanup, and the dry-run's step list all follow
+from it.
 """
 from __future__ import annotations
 
 from kindlike.constants import ROLE_WORKER
-from kindlike.create import bootstrap, cni, nodeconfig, provision
-from kindlike.create.pipeline import Context, Note, Step, format_duration
+from kindlike.create import provision
+from kindlike.create.pipeline import Context, Note, Step
+from kindlike.duration import format_duration
 from kindlike.runtime import refuse_existing
 
 
@@ -36,10 +38,14 @@ def prepare_nodes(ctx: Context, note: Note) -> None:
 
 
 def write_configs(ctx: Context, note: Note) -> None:
+    from kindlike.create import nodeconfig  # kubeadm and containerd configs: YAML and TOML writers
+
     nodeconfig.write_node_configs(ctx.engine, ctx.name, ctx.config, ctx.nodes, ctx.image)
 
 
 def init_control_plane(ctx: Context, note: Note) -> None:
+    from kindlike.create import bootstrap
+
     info = ctx.image
     bootstrap.kubeadm_init(ctx.control_plane, info.has_coredns, single_node=len(ctx.nodes) == 1,
                            kube_proxy=ctx.config.networking.kube_proxy_mode != "none")
@@ -48,10 +54,14 @@ def init_control_plane(ctx: Context, note: Note) -> None:
 
 
 def join_workers(ctx: Context, note: Note) -> None:
+    from kindlike.create import bootstrap
+
     bootstrap.kubeadm_join(ctx.workers)
 
 
 def pod_network(ctx: Context, note: Note) -> None:
+    from kindlike.create import cni
+
     cp, subnet = ctx.control_plane, ctx.config.networking.pod_subnet
     if ctx.image.cni == "flannel":
         cni.install_flannel(cp, subnet)
@@ -63,6 +73,8 @@ def pod_network(ctx: Context, note: Note) -> None:
 
 
 def wait_ready(ctx: Context, note: Note) -> None:
+    from kindlike.create import bootstrap
+
     bootstrap.wait_ready(ctx.control_plane, ctx.opts.wait)
 
 
