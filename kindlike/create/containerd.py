@@ -16,7 +16,6 @@ User" requires for containerd in a user namespace.
 """
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Sequence
 from typing import Any
@@ -143,8 +142,3 @@ def userns_settings_present(config_toml: str, cgroup_driver: str = "cgroupfs") -
             f"  (kubelet cgroupDriver is {cgroup_driver})"
         )
     return missing
-
-
-def to_json(config_toml: str) -> str:
-    """The config as JSON, the form JSON 6902 paths are written against."""
-    return json.dumps(parse(config_toml), indent=2, sort_keys=True, default=str)

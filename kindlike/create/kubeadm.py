@@ -130,9 +130,6 @@ class KubeadmInput:
     certificate (the host address users reach it on, the node name, ...);
     "localhost" and "127.0.0.1" are always added. kubeadm itself adds the node
     name, the advertise address and the kubernetes.default names.
-    `provider`: the engine name ("docker", "podman"); when set, the kubelet is
-    given `--provider-id=kindlike://<provider>/<cluster>/<node>` like kind's
-    `kind://...`. Empty: no provider-id.
     """
 
     cluster_name: str
@@ -158,7 +155,6 @@ class KubeadmInput:
     # False only for the first control plane, which runs `kubeadm init`.
     join: bool = False
     cri_socket: str = CRI_SOCKET
-    provider: str = ""
     # ClusterConfiguration.imageRepository; empty = kubeadm's default.
     image_repository: str = ""
 
@@ -265,12 +261,6 @@ def node_labels_arg(inp: KubeadmInput) -> str:
     return _join_sorted(inp.node_labels)
 
 
-def provider_id(inp: KubeadmInput) -> str:
-    if not inp.provider:
-        return ""
-    return f"kindlike://{inp.provider}/{inp.cluster_name}/{inp.node_name}"
-
-
 def kube_proxy_conntrack(inp: KubeadmInput) -> dict[str, Any]:
     conntrack: dict[str, Any] = {
         # Skip setting net.netfilter.nf_conntrack_max: global, and not writable
@@ -303,9 +293,6 @@ def _args(api_version: str, args: Mapping[str, str]) -> Any:
 
 def _kubelet_extra_args(inp: KubeadmInput) -> dict[str, str]:
     args = {"node-ip": inp.node_ip}
-    pid = provider_id(inp)
-    if pid:
-        args["provider-id"] = pid
     labels = node_labels_arg(inp)
     if labels:
         args["node-labels"] = labels

@@ -136,8 +136,11 @@ def test_image_ids_are_not_names():
 
 
 def test_podman_finds_localhost_names():
+    from kindlike.engines.podman import PodmanEngine
+
     class Podman:
         name = "podman"
+        image_candidates = PodmanEngine.image_candidates
 
         def image_exists(self, ref):
             return ref == "localhost/kindlike/x:1"
