@@ -49,3 +49,19 @@ toml_set() { python3 "$REPO/hack/setup/toml_set.py" "$@"; }
 # verified NAME FINGERPRINT: a check NAME already passed with this fingerprint.
 verified() { ((!verify)) && [[ -f $STATEDIR/verified-$1 && $(<"$STATEDIR/verified-$1") == "$2" ]]; }
 mark_verified() { echo "$2" >"$STATEDIR/verified-$1"; }
+
+# privileged_check LABEL NAME FINGERPRINT EXTRA ENGINE-CMD...: the engine runs
+# `run --rm --privileged BASE_IMAGE true` and then passes the function EXTRA
+# (`true` for none); skipped when it passed before with this fingerprint.
+privileged_check() {
+    local label=$1 name=$2 fp=$3 extra=$4; shift 4
+    if verified "$name" "$fp"; then
+        say "check ($label)" "skip (passed before, nothing changed)"
+        return
+    fi
+    "$@" run --rm --privileged "$BASE_IMAGE" true ||
+        die "$label: 'run --rm --privileged $BASE_IMAGE true' failed"
+    "$extra"
+    mark_verified "$name" "$fp"
+    say "check ($label)" "ok (run --rm --privileged)"
+}

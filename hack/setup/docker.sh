@@ -53,14 +53,7 @@ setup_rootful_docker() {
     DOCKER_HOST=$ROOTFUL_DOCKER_HOST base_image "rootful docker" docker
     local fp
     fp="$(<"/var/run/docker.pid") $(sha256sum <"$WRAPPER" | cut -c1-16) $(docker_rf image inspect -f '{{.Id}}' "$BASE_IMAGE")"
-    if verified rootful-docker "$fp"; then
-        say "check (rootful docker)" "skip (passed before, nothing changed)"
-    else
-        docker_rf run --rm --privileged "$BASE_IMAGE" true ||
-            die "rootful docker: 'docker run --rm --privileged $BASE_IMAGE true' failed"
-        mark_verified rootful-docker "$fp"
-        say "check (rootful docker)" "ok (run --rm --privileged)"
-    fi
+    privileged_check "rootful docker" rootful-docker "$fp" true docker_rf
 }
 
 setup_rootless_docker() {
@@ -91,12 +84,5 @@ setup_rootless_docker() {
     base_image "rootless docker" --as-rootless docker
     local fp
     fp="$(pgrep -u "$RUID" -x dockerd | head -n1) $(docker_rl image inspect -f '{{.Id}}' "$BASE_IMAGE")"
-    if verified "rootless-docker$SFX" "$fp"; then
-        say "check (rootless docker)" "skip (passed before, nothing changed)"
-    else
-        docker_rl run --rm --privileged "$BASE_IMAGE" true ||
-            die "rootless docker: 'docker run --rm --privileged $BASE_IMAGE true' failed"
-        mark_verified "rootless-docker$SFX" "$fp"
-        say "check (rootless docker)" "ok (run --rm --privileged)"
-    fi
+    privileged_check "rootless docker" "rootless-docker$SFX" "$fp" true docker_rl
 }

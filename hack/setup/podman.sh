@@ -18,14 +18,7 @@ setup_rootful_podman() {
     base_image "rootful podman" podman
     local fp
     fp="$(sha256sum </etc/containers/containers.conf | cut -c1-16) $(podman image inspect -f '{{.Id}}' "$BASE_IMAGE")"
-    if verified rootful-podman "$fp"; then
-        say "check (rootful podman)" "skip (passed before, nothing changed)"
-    else
-        podman run --rm --privileged "$BASE_IMAGE" true ||
-            die "rootful podman: 'podman run --rm --privileged $BASE_IMAGE true' failed"
-        mark_verified rootful-podman "$fp"
-        say "check (rootful podman)" "ok (run --rm --privileged)"
-    fi
+    privileged_check "rootful podman" rootful-podman "$fp" true podman
 }
 
 setup_rootless_podman() {
@@ -49,17 +42,13 @@ setup_rootless_podman() {
     base_image "rootless podman" --as-rootless podman
     local fp
     fp="$(cat "$cdir/storage.conf" "$cdir/containers.conf" | sha256sum | cut -c1-16) $(as_user podman image inspect -f '{{.Id}}' "$BASE_IMAGE")"
-    if verified "rootless-podman$SFX" "$fp"; then
-        say "check (rootless podman)" "skip (passed before, nothing changed)"
-    else
-        as_user podman run --rm --privileged "$BASE_IMAGE" true ||
-            die "rootless podman: 'hack/as-rootless.sh podman run --rm --privileged $BASE_IMAGE true' failed"
-        local info
-        info=$(as_user podman info --format '{{.Host.Security.Rootless}} {{.Host.OCIRuntime.Name}} {{.Store.GraphDriverName}}')
-        [[ $info == "true runc overlay" ]] || die "rootless podman info says '$info', expected 'true runc overlay'"
-        mark_verified "rootless-podman$SFX" "$fp"
-        say "check (rootless podman)" "ok (run --rm --privileged; rootless, runc, overlay)"
-    fi
+    privileged_check "rootless podman" "rootless-podman$SFX" "$fp" rootless_podman_facts as_user podman
+}
+
+rootless_podman_facts() {
+    local info
+    info=$(as_user podman info --format '{{.Host.Security.Rootless}} {{.Host.OCIRuntime.Name}} {{.Store.GraphDriverName}}')
+    [[ $info == "true runc overlay" ]] || die "rootless podman info says '$info', expected 'true runc overlay'"
 }
 
 setup_rootless_podman_service() {
