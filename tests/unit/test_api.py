@@ -2,11 +2,6 @@
 exports of the kindlike package (no engine needed)."""
 from __future__ import annotations
 
-import io
-import json
-import tarfile
-from pathlib import Path
-
 import pytest
 
 import kindlike
