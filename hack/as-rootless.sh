@@ -35,10 +35,10 @@ die() { echo "as-rootless.sh: $*" >&2; exit 1; }
 # Print "MOUNTPOINT/PATH_OF_PID1/kindlike-rootless" for every cgroup v1 hierarchy.
 cgroup_dirs() {
     local -A pid1_path=()
-    local line hid ctrls path
+    local line ctrls path
     # /proc/1/cgroup: "ID:controller,list:/path"; v2 has an empty list.
     while IFS= read -r line; do
-        hid=${line%%:*}; line=${line#*:}
+        line=${line#*:}  # drop the hierarchy ID
         ctrls=${line%%:*}; path=${line#*:}
         [[ -n $ctrls ]] && pid1_path[$ctrls]=$path
     done </proc/1/cgroup
@@ -150,6 +150,7 @@ envs=(
     "XDG_RUNTIME_DIR=$RUNDIR" "PATH=$path"
     "DOCKER_HOST=${DOCKER_HOST:-unix://$RUNDIR/docker.sock}"
 )
+# shellcheck disable=SC2206  # AS_ROOTLESS_ENV is a space-separated list of names
 pass=(TERM LANG LANGUAGE TZ DOCKER_BUILDKIT CONTAINER_HOST CONTAINER_CONNECTION PYTEST_ADDOPTS CI
     http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY ${AS_ROOTLESS_ENV:-})
 while IFS= read -r v; do
@@ -161,6 +162,7 @@ for v in "${pass[@]}"; do
 done
 
 # Enter the caller's directory when the user can, else HOME; then exec CMD.
+# shellcheck disable=SC2016  # expanded by the inner shell, as the user
 inner='cd "$1" 2>/dev/null || cd "$HOME" || cd /; shift; exec "$@"'
 if [[ $me == 0 ]]; then
     exec env -i "${envs[@]}" setpriv --reuid="$R_UID" --regid="$R_GID" --init-groups -- \

@@ -18,10 +18,10 @@ import time
 import uuid
 from pathlib import Path
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.config import load_config_text
 from kindlike.create.pipeline import CreateOptions, create_cluster
-from kindlike.create.provision import delete_cluster_resources
+from kindlike.runtime import delete_cluster
 from kindlike.engines.detect import get_engine
 from kindlike.status import Status
 
@@ -44,7 +44,7 @@ def run_once(engine, nodes: int, image: str | None, kubeconfig: Path) -> dict[st
         took["total (create, --wait)"] = time.monotonic() - start
     finally:
         t = time.monotonic()
-        delete_cluster_resources(engine, name)
+        delete_cluster(engine, name)
         from kindlike.kubeconfig import remove_cluster_entries
 
         remove_cluster_entries(name, str(kubeconfig))
@@ -57,7 +57,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--nodes", default="1,3", help="comma-separated node counts")
     ap.add_argument("--provider", default=None)
-    ap.add_argument("--image", default=None, help=f"node image (default {defaults.DEFAULT_NODE_IMAGE})")
+    ap.add_argument("--image", default=None, help=f"node image (default {constants.DEFAULT_NODE_IMAGE})")
     args = ap.parse_args()
     counts = [int(x) for x in args.nodes.split(",") if x.strip()]
     engine = get_engine(args.provider)

@@ -102,8 +102,8 @@ if command -v git >/dev/null 2>&1 && git -C "$REPO" rev-parse --git-dir >/dev/nu
 else
     (cd "$REPO" && tar --exclude=./.git -cf - .) | tar -C "$src" -xf -
 fi
-if ! "$VENV/bin/python" -m pip install --quiet --upgrade "$src[test]"; then
-    die "pip install of $REPO[test] into $VENV failed"
+if ! "$VENV/bin/python" -m pip install --quiet --upgrade "${src}[test]"; then
+    die "pip install of ${REPO}[test] into $VENV failed"
 fi
 echo "$fp" >"$STAMP"
 chmod -R a+rX "$VENV"

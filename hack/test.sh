@@ -6,7 +6,6 @@
 # pytest, e.g. `hack/test.sh tests/unit -q`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
 
 step() { printf '\n=== %s\n' "$*"; }
 

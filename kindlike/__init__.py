@@ -7,37 +7,46 @@ The Python API (see kindlike.api):
     with kindlike.Cluster.create("demo", wait="5m") as c:
         c.kubectl("get", "nodes")
     kindlike.clusters()
+
+The names below are imported on first use, so `import kindlike` (and every
+`kindlike` command, which imports this package first) stays fast: the API
+pulls in YAML and the engine SDKs.
 """
 from kindlike.version import __version__
-from kindlike.errors import (
-    ClusterError,
-    ConfigError,
-    EngineError,
-    ExecError,
-    KindlikeError,
-    NoEngineError,
-    StepError,
-)
-from kindlike.images import ImageArchiveError, ImageNotFoundError, LoadResult, NodeNotFoundError
-from kindlike.logs import LogExportError
-from kindlike.api import Cluster, ClusterNotFoundError, KubectlError, clusters
 
-__all__ = [
-    "__version__",
-    "Cluster",
-    "clusters",
-    "LoadResult",
-    "KindlikeError",
-    "ConfigError",
-    "EngineError",
-    "NoEngineError",
-    "ExecError",
-    "ClusterError",
-    "StepError",
-    "ClusterNotFoundError",
-    "KubectlError",
-    "ImageNotFoundError",
-    "ImageArchiveError",
-    "NodeNotFoundError",
-    "LogExportError",
-]
+# name -> module that defines it
+_EXPORTS = {
+    "Cluster": "kindlike.api",
+    "clusters": "kindlike.api",
+    "ClusterNotFoundError": "kindlike.api",
+    "KubectlError": "kindlike.api",
+    "LoadResult": "kindlike.load",
+    "ImageNotFoundError": "kindlike.load",
+    "ImageArchiveError": "kindlike.load",
+    "NodeNotFoundError": "kindlike.load",
+    "LogExportError": "kindlike.logs",
+    "KindlikeError": "kindlike.errors",
+    "ConfigError": "kindlike.errors",
+    "EngineError": "kindlike.errors",
+    "NoEngineError": "kindlike.errors",
+    "ExecError": "kindlike.errors",
+    "ClusterError": "kindlike.errors",
+    "StepError": "kindlike.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kindlike' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -37,27 +37,25 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from kindlike import images as _images
+from kindlike import load as _load
 from kindlike import logs as _logs
-from kindlike.cluster import list_clusters, list_nodes
-from kindlike.config.types import Cluster as ClusterConfig
-from kindlike.create.provision import cluster_labels, delete_cluster_resources
+from kindlike.config.types import ClusterConfig
+from kindlike.constants import ADMIN_CONF, NODE_KUBECTL, NODE_VERSION_FILE, ROLE_CONTROL_PLANE, ROLE_WORKER
+from kindlike.duration import parse_wait  # noqa: F401  (part of the API)
 from kindlike.engines.base import Engine
 from kindlike.errors import ClusterError, KindlikeError
-from kindlike.images import LoadResult
+from kindlike.load import LoadResult
 from kindlike.nodeimage.build import cache_dir  # noqa: F401  (one cache for builds and kubectl)
-from kindlike.nodes import Node
+from kindlike.runtime import Node, cluster_labels, delete_cluster, list_clusters, list_nodes
 from kindlike.status import Status
 
 __all__ = ["Cluster", "ClusterNotFoundError", "KubectlError", "clusters", "ConfigSource"]
 
 ConfigSource = str | os.PathLike | Mapping[str, Any] | ClusterConfig | None
 """A cluster config: a file path, YAML text (a str with a newline), a dict
-shaped like kind's v1alpha4 Cluster, a parsed kindlike.config.Cluster, or
+shaped like kind's v1alpha4 Cluster, a parsed kindlike.config.ClusterConfig, or
 None (one control-plane node)."""
 
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
-NODE_KUBECTL = "/usr/bin/kubectl"
 
 
 class ClusterNotFoundError(ClusterError):
@@ -167,7 +165,7 @@ class Cluster:
                    kubeconfig=kubeconfig)
         try:
             if not self.exists():
-                raise ClusterNotFoundError(f"no cluster named {self.name!r} in {_images.describe_engine(self.engine)}",
+                raise ClusterNotFoundError(f"no cluster named {self.name!r} in {_load.describe_engine(self.engine)}",
                                            fix="see `kindlike get clusters` (and --provider)")
         except BaseException:
             self.close()
@@ -194,13 +192,13 @@ class Cluster:
 
     @property
     def nodes(self) -> list[Node]:
-        """Every node, control planes first (kindlike.nodes.Node: name, role, exec, ...)."""
+        """Every node, control planes first (kindlike.runtime.Node: name, role, exec, ...)."""
         return list_nodes(self.engine, self.name)
 
     @property
     def control_plane(self) -> Node:
         """The (first) control-plane node."""
-        cps = [n for n in self.nodes if n.role == "control-plane"]
+        cps = [n for n in self.nodes if n.role == ROLE_CONTROL_PLANE]
         if not cps:
             if not self.exists():
                 raise ClusterNotFoundError(f"no cluster named {self.name!r}", fix="see `kindlike get clusters`")
@@ -209,7 +207,7 @@ class Cluster:
 
     @property
     def workers(self) -> list[Node]:
-        return [n for n in self.nodes if n.role == "worker"]
+        return [n for n in self.nodes if n.role == ROLE_WORKER]
 
     # -- kubeconfig and kubectl --------------------------------------------
     @property
@@ -289,15 +287,15 @@ class Cluster:
         if not images:
             raise ValueError("load_image needs at least one image")
         targets = self._nodes(nodes)
-        todo = _images.resolve_images(self.engine, images)
-        return _images.load_images(self.engine, targets, todo, note=Status(quiet=not verbose).line)
+        todo = _load.resolve_images(self.engine, images)
+        return _load.load_images(self.engine, targets, todo, note=Status(quiet=not verbose).line)
 
     def load_image_archive(self, path: str | os.PathLike, *, nodes: Iterable[str] | None = None,
                            verbose: bool = False) -> LoadResult:
         """Import a docker-save archive into the nodes (all, or those named);
         nodes holding all its images already are skipped."""
         targets = self._nodes(nodes)
-        return _images.load_archive(targets, Path(path), note=Status(quiet=not verbose).line)
+        return _load.load_archive(targets, Path(path), note=Status(quiet=not verbose).line)
 
     def export_logs(self, dest: str | os.PathLike | None = None, *, verbose: bool = False) -> Path:
         """Collect every node's logs (journal, kubelet, containerd, configs,
@@ -313,7 +311,7 @@ class Cluster:
         object merged; True when something existed. Deleting twice is fine."""
         from kindlike.kubeconfig import remove_cluster_entries
 
-        removed = delete_cluster_resources(self.engine, self.name)
+        removed = delete_cluster(self.engine, self.name)
         kc = False
         if self._merged_kubeconfig is not None:
             kc = remove_cluster_entries(self.name, str(self._merged_kubeconfig))
@@ -347,14 +345,14 @@ class Cluster:
     def _require(self) -> list[Node]:
         nodes = self.nodes
         if not nodes:
-            raise ClusterNotFoundError(f"no cluster named {self.name!r} in {_images.describe_engine(self.engine)}",
+            raise ClusterNotFoundError(f"no cluster named {self.name!r} in {_load.describe_engine(self.engine)}",
                                        fix="see `kindlike get clusters`")
         return nodes
 
     def _nodes(self, names: Iterable[str] | None) -> list[Node]:
         if isinstance(names, str):
             names = names.split(",")
-        return _images.select_nodes(self._require(), names, self.name)
+        return _load.select_nodes(self._require(), names, self.name)
 
     def _private_dir(self) -> Path:
         if self._tmpdir is None or not self._tmpdir.exists():
@@ -387,37 +385,15 @@ def load_config_source(config: ConfigSource) -> tuple[ClusterConfig, tuple[str, 
     elif isinstance(config, (str, os.PathLike)):
         loaded = load_config(os.fspath(config))
     else:
-        raise TypeError(f"config: expected a path, YAML text, a dict or kindlike.config.Cluster, not {type(config)}")
+        raise TypeError(f"config: expected a path, YAML text, a dict or kindlike.config.ClusterConfig, not {type(config)}")
     return loaded.cluster, tuple(loaded.warnings)
-
-
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
-
-
-def parse_wait(wait: str | float | int | None) -> float:
-    """Seconds from a Go-style duration ("5m", "1m30s", "90s") or a number;
-    None and 0 mean do not wait."""
-    if wait is None:
-        return 0.0
-    if isinstance(wait, (int, float)):
-        if wait < 0:
-            raise ValueError(f"wait must not be negative, got {wait}")
-        return float(wait)
-    text = wait.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    m = _DURATION.match(text)
-    if not text or not m or not any(m.groups()):
-        raise ValueError(f"{wait!r} is not a duration (e.g. 30s, 5m, 1m30s)")
-    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-    return h * 3600 + mi * 60 + s
 
 
 def _cached_kubectl(cp: Node) -> Path:
     """Copy the node's kubectl (a static binary) to the cache once per node
     image, keyed by the Kubernetes version and the node image's ID, and check
     it runs here."""
-    version = cp.output("cat", "/kind/version", check=False).strip() or "unknown"
+    version = cp.output("cat", NODE_VERSION_FILE, check=False).strip() or "unknown"
     image = str(cp.engine.inspect(cp.name).get("Image") or "")
     key = hashlib.sha256(image.encode()).hexdigest()[:12] if image else "noimage"
     safe_version = re.sub(r"[^A-Za-z0-9._+-]", "_", version)

@@ -68,7 +68,3 @@ class StepError(ClusterError):
         where = f" on node {node}" if node else ""
         msg = getattr(cause, "message", None) or str(cause)
         super().__init__(f"step '{step}' failed{where}: {msg}")
-
-
-class NotAvailableYet(KindlikeError):
-    """A command whose implementation has not landed yet."""

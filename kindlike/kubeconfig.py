@@ -14,14 +14,13 @@ from pathlib import Path
 
 import yaml
 
-from kindlike import defaults
+from kindlike import constants
+from kindlike.constants import ADMIN_CONF
 from kindlike.errors import ClusterError, KindlikeError
-
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
 
 
 def context_name(cluster: str) -> str:
-    return f"{defaults.KUBECONFIG_CONTEXT_PREFIX}{cluster}"
+    return f"{constants.NAME_PREFIX}{cluster}"
 
 
 def default_path(explicit: str | None = None) -> Path:
@@ -53,9 +52,9 @@ def rewrite(admin_conf: str, cluster: str, server: str) -> dict:
 
 
 def cluster_kubeconfig(engine, cluster: str, internal: bool = False) -> str:
-    from kindlike.cluster import Cluster
+    from kindlike.runtime import control_planes
 
-    cp = Cluster.get(cluster, engine).control_planes
+    cp = control_planes(engine, cluster)
     if not cp:
         raise ClusterError(f"cluster {cluster!r} has no control-plane node")
     node = cp[0]
@@ -64,9 +63,9 @@ def cluster_kubeconfig(engine, cluster: str, internal: bool = False) -> str:
         raise ClusterError(f"cluster {cluster!r} has no kubeconfig yet ({ADMIN_CONF} missing on {node.name})",
                            fix="the cluster was not bootstrapped; delete and create it again")
     if internal:
-        server = server_url(node.name, defaults.API_SERVER_CONTAINER_PORT)
+        server = server_url(node.name, constants.API_SERVER_CONTAINER_PORT)
     else:
-        host, port = engine.published_port(node.name, defaults.API_SERVER_CONTAINER_PORT)
+        host, port = engine.published_port(node.name, constants.API_SERVER_CONTAINER_PORT)
         if host in ("0.0.0.0", ""):
             host = "127.0.0.1"
         elif host == "::":

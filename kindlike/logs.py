@@ -35,12 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from kindlike.constants import CONTAINERD_CONF, CTR, KUBEADM_CONF, NODE_VERSION_FILE
 from kindlike.engines.base import Engine
 from kindlike.errors import KindlikeError
-from kindlike.nodes import Node
+from kindlike.runtime import Node
 from kindlike.version import __version__
-
-CTR = ["ctr", "--namespace=k8s.io"]
 
 # file name -> command run in the node (stdout + stderr are saved)
 COMMANDS: dict[str, list[str]] = {
@@ -53,9 +52,9 @@ COMMANDS: dict[str, list[str]] = {
 
 # file name -> path in the node (a missing file is noted, not fatal)
 FILES: dict[str, str] = {
-    "kubernetes-version.txt": "/kind/version",
-    "kubeadm.conf": "/kind/kubeadm.conf",
-    "containerd-config.toml": "/etc/containerd/config.toml",
+    "kubernetes-version.txt": NODE_VERSION_FILE,
+    "kubeadm.conf": KUBEADM_CONF,
+    "containerd-config.toml": CONTAINERD_CONF,
     "kubelet-config.yaml": "/var/lib/kubelet/config.yaml",
     "kubeadm-flags.env": "/var/lib/kubelet/kubeadm-flags.env",
 }

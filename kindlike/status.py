@@ -55,6 +55,3 @@ class Status:
         # On a terminal, erase the rest of the "• title ..." line it replaces.
         clear = "\x1b[K" if tty else ""
         return f" {mark} {title}{extra} {took:.1f}s{clear}"
-
-
-NULL_STATUS = Status(quiet=True)

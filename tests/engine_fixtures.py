@@ -17,7 +17,7 @@ import pathlib
 
 import pytest
 
-from kindlike.create.provision import cluster_labels, delete_cluster_resources
+from kindlike.runtime import cluster_labels, delete_cluster
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ALL_ENGINES = ["rootful-docker", "rootless-docker", "rootless-podman"]
@@ -105,7 +105,7 @@ def cluster_name(engine):
     whether it passed or not."""
     name = f"t{uuid.uuid4().hex[:8]}"
     yield name
-    delete_cluster_resources(engine, name)
+    delete_cluster(engine, name)
     left = (engine.list_containers(cluster_labels(name)), engine.list_volumes(cluster_labels(name)))
     assert left == ([], []), f"cleanup left resources behind: {left}"
 
@@ -118,7 +118,7 @@ def ensure_node_image(engine, engine_kind: str, tmp_dir: pathlib.Path) -> str:
     """The default node image in this engine's store: built (cached) in
     rootful Docker, then copied into a rootless engine's own store when it
     lacks that exact image, as a user would with save/load."""
-    from kindlike.defaults import DEFAULT_NODE_IMAGE as ref
+    from kindlike.constants import DEFAULT_NODE_IMAGE as ref
 
     start_engine("rootful-docker")
     rootful = engine if engine_kind == "rootful-docker" else connect("rootful-docker")

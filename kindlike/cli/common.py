@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
-from kindlike import defaults
-from kindlike.engines.base import Engine
+from kindlike import constants
 from kindlike.status import Status
+
+if TYPE_CHECKING:  # the engines load only when a command needs one
+    from kindlike.engines.base import Engine
 
 
 @dataclass
@@ -55,7 +58,7 @@ def provider_option(f):
 
 def name_option(f):
     return click.option("-n", "--name", default=None, help=f"Cluster name (default: ${{KINDLIKE_CLUSTER_NAME}}, "
-                        f"else the config's name, else {defaults.DEFAULT_CLUSTER_NAME}).")(f)
+                        f"else the config's name, else {constants.DEFAULT_CLUSTER_NAME}).")(f)
 
 
 

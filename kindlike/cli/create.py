@@ -9,7 +9,7 @@ from kindlike.cli.common import State, cluster_name, name_option, pass_state, pr
 def parse_duration(text: str) -> float:
     """Go-style durations as kind takes them (30s, 5m, 1m30s, 1h; a bare
     number is seconds; 0 means do not wait): the API's parser, as a click error."""
-    from kindlike.api import parse_wait
+    from kindlike.duration import parse_wait
 
     try:
         return parse_wait(text)
@@ -41,22 +41,27 @@ def create_cluster(state: State, name, config_path, image, retain, wait, kubecon
                    allow_no_resource_limits) -> None:
     """Create a local Kubernetes cluster."""
     from kindlike.config import load_config
-    from kindlike.config.plan import render_plan
+    from kindlike.create.pipeline import CreateOptions
 
     wait_s = parse_duration(wait)
     loaded = load_config(config_path)
     cfg = loaded.cluster.with_node_image(image) if image else loaded.cluster
     name = cluster_name(name, cfg.name or None)
+    opts = CreateOptions(name=name, config=cfg, retain=retain, wait=wait_s, kubeconfig=kubeconfig,
+                         status=state.status, allow_no_resource_limits=allow_no_resource_limits,
+                         verbose=state.verbosity > 0)
     if dry_run:
-        click.echo(render_plan(name, cfg, list(loaded.warnings)), nl=False)
+        from kindlike.create.plan import dry_run as plan
+
+        click.echo(plan(opts, list(loaded.warnings)), nl=False)
         return
-    from kindlike.create.pipeline import CreateOptions, create_cluster as run
+    from kindlike.create.pipeline import create_cluster as run
 
     for w in loaded.warnings:
         state.status.line(f"WARNING: {w}")
     state.status.line(f'Creating cluster "{name}" ...')
-    res = run(state.engine, CreateOptions(name=name, config=cfg, retain=retain, wait=wait_s, verbose=state.verbosity > 0,
-                                          kubeconfig=kubeconfig, status=state.status,
-                                          allow_no_resource_limits=allow_no_resource_limits))
-    state.status.line(f'Set kubectl context to "kindlike-{name}" in {res.kubeconfig_path}')
-    state.status.line(f"You can now use your cluster with:\n\nkubectl cluster-info --context kindlike-{name}\n")
+    res = run(state.engine, opts)
+    from kindlike.kubeconfig import context_name
+
+    state.status.line(f'Set kubectl context to "{context_name(name)}" in {res.kubeconfig_path}')
+    state.status.line(f"You can now use your cluster with:\n\nkubectl cluster-info --context {context_name(name)}\n")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-import traceback
 
 import click
 
@@ -46,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except KindlikeError as e:
         if verbose:
-            traceback.print_exc()
+            _print_traceback()
         for line in e.lines():
             click.echo(line, err=True)
         sys.exit(1)
@@ -55,10 +54,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as e:  # a bug or an unexpected engine failure
         if verbose:
-            traceback.print_exc()
+            _print_traceback()
         click.echo(f"ERROR: {type(e).__name__}: {e}", err=True)
         click.echo("  (run with -v for the traceback)", err=True)
         sys.exit(1)
+
+
+def _print_traceback() -> None:
+    import traceback  # only with -v: it costs every command a few milliseconds
+
+    traceback.print_exc()
 
 
 def _wants_traceback(argv: list[str]) -> bool:

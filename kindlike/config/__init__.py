@@ -1,6 +1,6 @@
 """kind's `kind.x-k8s.io/v1alpha4` Cluster config: model, strict loading,
-defaults, validation, naming, the dry-run plan, and kubeadm-config patching."""
-from kindlike.config.defaults import apply_defaults, default_cluster
+defaults, validation, naming, and kubeadm-config patching."""
+from kindlike.config.defaulting import apply_defaults, default_cluster
 from kindlike.config.load import LoadedConfig, load_config, load_config_text
 from kindlike.config.naming import ENV_CLUSTER_NAME, node_names, resolve_cluster_name
 from kindlike.config.patches import (
@@ -10,13 +10,12 @@ from kindlike.config.patches import (
     patch_documents,
     patch_kubeadm_documents,
 )
-from kindlike.config.plan import PlanSection, plan_dict, render_plan
 from kindlike.config.types import (
     API_VERSION,
-    Cluster,
+    ClusterConfig,
     Mount,
     Networking,
-    Node,
+    NodeConfig,
     PatchJSON6902,
     PortMapping,
 )
@@ -25,14 +24,13 @@ from kindlike.config.validate import validate_cluster, validate_cluster_name
 __all__ = [
     "API_VERSION",
     "ENV_CLUSTER_NAME",
-    "Cluster",
+    "ClusterConfig",
     "LoadedConfig",
     "Mount",
     "Networking",
-    "Node",
+    "NodeConfig",
     "PatchError",
     "PatchJSON6902",
-    "PlanSection",
     "PortMapping",
     "apply_defaults",
     "apply_json6902",
@@ -43,8 +41,6 @@ __all__ = [
     "node_names",
     "patch_documents",
     "patch_kubeadm_documents",
-    "plan_dict",
-    "render_plan",
     "resolve_cluster_name",
     "validate_cluster",
     "validate_cluster_name",

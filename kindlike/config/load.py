@@ -19,9 +19,9 @@ from typing import Any, TextIO
 
 import yaml
 
-from kindlike.config import defaults as _defaults
+from kindlike.config import defaulting as _defaults
 from kindlike.config import validate as _validate
-from kindlike.config.types import API_VERSION, KIND, Cluster
+from kindlike.config.types import API_VERSION, KIND, ClusterConfig
 from kindlike.errors import ConfigError
 
 _TAG = "tag:yaml.org,2002:"
@@ -32,7 +32,7 @@ _UNSET = object()
 class LoadedConfig:
     """A defaulted, validated cluster config and what to tell the user about it."""
 
-    cluster: Cluster
+    cluster: ClusterConfig
     warnings: tuple[str, ...] = ()
     # Where it came from: a path, "<stdin>", or "" for the built-in default config.
     source: str = ""

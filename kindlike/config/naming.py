@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kindlike.config.types import Cluster, Node
+from kindlike.config.types import ClusterConfig, NodeConfig
 from kindlike.config.validate import validate_cluster_name
-from kindlike.defaults import DEFAULT_CLUSTER_NAME
+from kindlike.constants import DEFAULT_CLUSTER_NAME
 from kindlike.errors import ConfigError
 
 ENV_CLUSTER_NAME = "KINDLIKE_CLUSTER_NAME"
@@ -59,7 +59,7 @@ def make_node_namer(cluster_name: str):
     return name
 
 
-def node_names(cluster_cfg: Cluster, cluster_name: str) -> list[tuple[str, str, Node]]:
+def node_names(cluster_cfg: ClusterConfig, cluster_name: str) -> list[tuple[str, str, NodeConfig]]:
     """[(container name, role, node config)] in config order."""
     namer = make_node_namer(cluster_name)
     return [(namer(node.role), node.role, node) for node in cluster_cfg.nodes]

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from kindlike.config.types import Cluster, Node, PatchJSON6902
+from kindlike.config.types import ClusterConfig, NodeConfig, PatchJSON6902
 from kindlike.errors import KindlikeError
 
 OPS = ("add", "remove", "replace", "move", "copy", "test")
@@ -343,7 +343,7 @@ def patch_documents(
 
 
 def patch_kubeadm_documents(
-    docs: Sequence[dict[str, Any]], cluster: Cluster, node: Node | None = None
+    docs: Sequence[dict[str, Any]], cluster: ClusterConfig, node: NodeConfig | None = None
 ) -> list[dict[str, Any]]:
     """Cluster-level patches, then (when given) the node's own, as kind orders them."""
     patched = patch_documents(docs, cluster.kubeadm_config_patches, cluster.kubeadm_config_patches_json6902)

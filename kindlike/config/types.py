@@ -6,7 +6,7 @@ and error messages all speak the user's vocabulary.
 
 The dataclasses are frozen and use tuples for lists; the dicts inside them
 (labels, featureGates, runtimeConfig) are plain dicts, so treat them as
-read-only. Use `dataclasses.replace` (or `Cluster.with_node_image`) to derive
+read-only. Use `dataclasses.replace` (or `ClusterConfig.with_node_image`) to derive
 a changed copy.
 """
 from __future__ import annotations
@@ -15,11 +15,11 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from kindlike.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
+
 API_VERSION = "kind.x-k8s.io/v1alpha4"
 KIND = "Cluster"
 
-ROLE_CONTROL_PLANE = "control-plane"
-ROLE_WORKER = "worker"
 NODE_ROLES = (ROLE_CONTROL_PLANE, ROLE_WORKER)
 
 IP_FAMILY_IPV4 = "ipv4"
@@ -90,7 +90,7 @@ class PatchJSON6902:
 
 
 @dataclass(frozen=True)
-class Node:
+class NodeConfig:
     """One node container of the cluster (`nodes[]`)."""
 
     role: str = _k("role", default=ROLE_CONTROL_PLANE)
@@ -127,11 +127,11 @@ class Networking:
 
 
 @dataclass(frozen=True)
-class Cluster:
+class ClusterConfig:
     """A whole `kind: Cluster` config after defaulting."""
 
     name: str = _k("name", default="")
-    nodes: tuple[Node, ...] = _k("nodes", default=())
+    nodes: tuple[NodeConfig, ...] = _k("nodes", default=())
     networking: Networking = _k("networking", default_factory=Networking)
     feature_gates: dict[str, bool] = _k("featureGates", default_factory=dict)
     runtime_config: dict[str, str] = _k("runtimeConfig", default_factory=dict)
@@ -144,13 +144,13 @@ class Cluster:
         "containerdConfigPatchesJSON6902", default=()
     )
 
-    def control_planes(self) -> tuple[Node, ...]:
+    def control_planes(self) -> tuple[NodeConfig, ...]:
         return tuple(n for n in self.nodes if n.role == ROLE_CONTROL_PLANE)
 
-    def workers(self) -> tuple[Node, ...]:
+    def workers(self) -> tuple[NodeConfig, ...]:
         return tuple(n for n in self.nodes if n.role == ROLE_WORKER)
 
-    def with_node_image(self, image: str) -> Cluster:
+    def with_node_image(self, image: str) -> ClusterConfig:
         """Copy with every node's image replaced, as kind's `--image` does."""
         nodes = tuple(dataclasses.replace(n, image=image, image_defaulted=False) for n in self.nodes)
         return dataclasses.replace(self, nodes=nodes)

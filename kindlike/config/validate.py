@@ -39,8 +39,8 @@ from kindlike.config.types import (
     PROPAGATIONS,
     PROTOCOLS,
     ROLE_CONTROL_PLANE,
-    Cluster,
-    Node,
+    ClusterConfig,
+    NodeConfig,
     PatchJSON6902,
 )
 
@@ -86,7 +86,7 @@ def cluster_name_warnings(name: str) -> list[str]:
     return []
 
 
-def validate_cluster(cluster: Cluster) -> tuple[list[str], list[str]]:
+def validate_cluster(cluster: ClusterConfig) -> tuple[list[str], list[str]]:
     """(problems, warnings) for a defaulted cluster config."""
     v = _Validator()
     v.cluster(cluster)
@@ -98,7 +98,7 @@ class _Validator:
         self.problems: list[str] = []
         self.warnings: list[str] = []
 
-    def cluster(self, c: Cluster) -> None:
+    def cluster(self, c: ClusterConfig) -> None:
         if c.name:
             self.problems += validate_cluster_name(c.name)
             self.warnings += cluster_name_warnings(c.name)
@@ -119,7 +119,7 @@ class _Validator:
 
     # -- networking ---------------------------------------------------------
 
-    def networking(self, c: Cluster) -> None:
+    def networking(self, c: ClusterConfig) -> None:
         net = c.networking
         if net.api_server_port != 0:
             self.port(net.api_server_port, "networking.apiServerPort")
@@ -195,7 +195,7 @@ class _Validator:
 
     # -- nodes --------------------------------------------------------------
 
-    def node(self, node: Node, path: str, ip_family: str) -> None:
+    def node(self, node: NodeConfig, path: str, ip_family: str) -> None:
         if node.role not in NODE_ROLES:
             self.problems.append(
                 f'{path}.role: "{node.role}" is not a valid node role (control-plane or worker)'
@@ -262,7 +262,7 @@ class _Validator:
 
     # -- host port bindings ---------------------------------------------------
 
-    def host_bindings(self, c: Cluster) -> None:
+    def host_bindings(self, c: ClusterConfig) -> None:
         """No two mappings may bind the same address/port/protocol on the host.
 
         kind checks this within one node; an engine refuses it across nodes

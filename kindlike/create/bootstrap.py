@@ -7,11 +7,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from kindlike.errors import ClusterError, ExecError, StepError
-from kindlike.nodes import Node
+from kindlike.constants import ADMIN_CONF, KUBEADM_CONF
+from kindlike.errors import ClusterError, ExecError
+from kindlike.runtime import Node
 
-KUBEADM_CONF = "/kind/kubeadm.conf"
-ADMIN = "--kubeconfig=/etc/kubernetes/admin.conf"
+ADMIN = f"--kubeconfig={ADMIN_CONF}"
 
 
 def kubectl(node: Node, *args: str, **kw):
@@ -93,7 +93,7 @@ def kubeadm_join(nodes: list[Node], log: Callable[[str], None] | None = None) ->
         try:
             res = n.exec(*args, timeout=600)
         except ExecError as e:
-            raise StepError("Joining worker nodes", kubelet_failure_hint(n, e), node=n.name) from e
+            raise kubelet_failure_hint(n, e) from e  # an ExecError: the step names its node
         if log:
             for line in preflight_lines(res.stdout + "\n" + res.stderr):
                 log(f"   {n.name}: {line}")

@@ -9,12 +9,12 @@ flavour's upstream kube-flannel.yml) has its default Network replaced.
 """
 from __future__ import annotations
 
-from kindlike.nodes import Node
+from kindlike.create.bootstrap import kubectl
+from kindlike.runtime import Node
 
 CNI_MANIFEST = "/kind/manifests/default-cni.yaml"
 STORAGE_MANIFEST = "/kind/manifests/default-storage.yaml"
 TEMPLATE_MARKER = "would you kindly template this file"
-ADMIN = "--kubeconfig=/etc/kubernetes/admin.conf"
 
 
 def render_cni_manifest(manifest: str, pod_subnet: str) -> str:
@@ -24,7 +24,7 @@ def render_cni_manifest(manifest: str, pod_subnet: str) -> str:
 
 
 def apply(control_plane: Node, manifest: str) -> None:
-    control_plane.exec("kubectl", ADMIN, "apply", "-f", "-", stdin=manifest, timeout=300)
+    kubectl(control_plane, "apply", "-f", "-", stdin=manifest, timeout=300)
 
 
 def install_cni(control_plane: Node, pod_subnet: str, path: str = CNI_MANIFEST) -> None:

@@ -16,7 +16,6 @@ User" requires for containerd in a user namespace.
 """
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Sequence
 from typing import Any
@@ -24,9 +23,8 @@ from typing import Any
 import tomli_w
 
 from kindlike.config.patches import PatchError, apply_json6902, apply_merge_patch, parse_json6902
+from kindlike.constants import CONTAINERD_CONF
 from kindlike.errors import ConfigError
-
-CONFIG_PATH = "/etc/containerd/config.toml"
 
 # The CRI plugin's table, by config version (containerd 1.x writes v1/v2,
 # containerd 2.x v3, where the runtime half of CRI moved to its own plugin).
@@ -74,7 +72,7 @@ def apply_patches(config_toml: str, merge_patches: Sequence[str], json6902_patch
     version = config_version(config)
     if version == 0:
         raise ConfigError(
-            [f"{CONFIG_PATH} in the node has no `version`; kind's patch rules need it"],
+            [f"{CONTAINERD_CONF} in the node has no `version`; kind's patch rules need it"],
             source="containerd config",
         )
     for n, text in enumerate(merge_patches):
@@ -144,8 +142,3 @@ def userns_settings_present(config_toml: str, cgroup_driver: str = "cgroupfs") -
             f"  (kubelet cgroupDriver is {cgroup_driver})"
         )
     return missing
-
-
-def to_json(config_toml: str) -> str:
-    """The config as JSON, the form JSON 6902 paths are written against."""
-    return json.dumps(parse(config_toml), indent=2, sort_keys=True, default=str)

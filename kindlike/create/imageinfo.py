@@ -9,13 +9,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from kindlike import defaults
+from kindlike import constants
+from kindlike.constants import LABEL_PREFIX
 from kindlike.engines.base import Engine
 from kindlike.errors import KindlikeError
 from kindlike.nodeimage.metadata import metadata_from_labels
 from kindlike.nodeimage.plan import DEFAULT_ONLINE_VERSION
-
-LABEL_PREFIX = "io.kindlike."
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def ensure_images(engine: Engine, refs: list[str], note: Callable[[str], None], 
     out = {}
     for ref in refs:
         if not engine.image_exists(ref):
-            if ref != defaults.DEFAULT_NODE_IMAGE:
+            if ref != constants.DEFAULT_NODE_IMAGE:
                 raise KindlikeError(f"node image {ref} not found",
                                     fix=f"build it: kindlike build node-image --image {ref}")
             from kindlike.nodeimage import build_node_image

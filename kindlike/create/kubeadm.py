@@ -46,16 +46,10 @@ from typing import Any
 
 import yaml
 
+from kindlike.constants import API_SERVER_CONTAINER_PORT, BOOTSTRAP_TOKEN, ROLE_CONTROL_PLANE, ROLE_WORKER
 from kindlike.errors import KindlikeError
 
-# kind's well-known bootstrap token (pkg/cluster/internal/kubeadm/const.go):
-# the cluster is disposable and the API server is only published on loopback.
-TOKEN = "abcdef.0123456789abcdef"
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
-API_BIND_PORT = 6443
-
-ROLE_CONTROL_PLANE = "control-plane"
-ROLE_WORKER = "worker"
 
 KUBEADM_GROUP = "kubeadm.k8s.io"
 KUBELET_API_VERSION = "kubelet.config.k8s.io/v1beta1"
@@ -136,9 +130,6 @@ class KubeadmInput:
     certificate (the host address users reach it on, the node name, ...);
     "localhost" and "127.0.0.1" are always added. kubeadm itself adds the node
     name, the advertise address and the kubernetes.default names.
-    `provider`: the engine name ("docker", "podman"); when set, the kubelet is
-    given `--provider-id=kindlike://<provider>/<cluster>/<node>` like kind's
-    `kind://...`. Empty: no provider-id.
     """
 
     cluster_name: str
@@ -149,7 +140,7 @@ class KubeadmInput:
     node_labels: dict[str, str] = field(default_factory=dict)
     control_plane_endpoint: str = ""
     api_server_cert_sans: list[str] = field(default_factory=list)
-    api_bind_port: int = API_BIND_PORT
+    api_bind_port: int = API_SERVER_CONTAINER_PORT
     pod_subnet: str = "10.244.0.0/16"
     service_subnet: str = "10.96.0.0/16"
     ip_family: str = "ipv4"
@@ -162,11 +153,10 @@ class KubeadmInput:
     cgroup_driver: str = "cgroupfs"
     # The host's cgroup version (the node's cgroups are the host's).
     cgroup_version: int = 2
-    token: str = TOKEN
+    token: str = BOOTSTRAP_TOKEN
     # False only for the first control plane, which runs `kubeadm init`.
     join: bool = False
     cri_socket: str = CRI_SOCKET
-    provider: str = ""
     # ClusterConfiguration.imageRepository; empty = kubeadm's default.
     image_repository: str = ""
 
@@ -273,12 +263,6 @@ def node_labels_arg(inp: KubeadmInput) -> str:
     return _join_sorted(inp.node_labels)
 
 
-def provider_id(inp: KubeadmInput) -> str:
-    if not inp.provider:
-        return ""
-    return f"kindlike://{inp.provider}/{inp.cluster_name}/{inp.node_name}"
-
-
 def kube_proxy_conntrack(inp: KubeadmInput) -> dict[str, Any]:
     conntrack: dict[str, Any] = {
         # Skip setting net.netfilter.nf_conntrack_max: global, and not writable
@@ -326,9 +310,6 @@ def _args(api_version: str, args: Mapping[str, str]) -> Any:
 
 def _kubelet_extra_args(inp: KubeadmInput) -> dict[str, str]:
     args = {"node-ip": inp.node_ip}
-    pid = provider_id(inp)
-    if pid:
-        args["provider-id"] = pid
     labels = node_labels_arg(inp)
     if labels:
         args["node-labels"] = labels

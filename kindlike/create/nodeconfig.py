@@ -5,16 +5,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from kindlike import defaults
-from kindlike.config.types import Cluster as ClusterConfig
+from kindlike import constants
+from kindlike.constants import BOOTSTRAP_TOKEN, CONTAINERD_CONF, KUBEADM_CONF
+from kindlike.config.types import ClusterConfig
 from kindlike.create import containerd, kubeadm
-from kindlike.create.bootstrap import KUBEADM_CONF
 from kindlike.create.imageinfo import ImageInfo
 from kindlike.engines.base import Engine
-from kindlike.nodes import Node
-
-CONTAINERD_CONF = "/etc/containerd/config.toml"
-BOOTSTRAP_TOKEN = "abcdef.0123456789abcdef"
+from kindlike.runtime import Node
 
 
 def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageInfo):
@@ -38,7 +35,7 @@ def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageIn
             node_role=n.role,
             node_ip=n.ip,
             node_labels=dict(node_cfg.labels),
-            control_plane_endpoint=f"{cp.name}:{defaults.API_SERVER_CONTAINER_PORT}",
+            control_plane_endpoint=f"{cp.name}:{constants.API_SERVER_CONTAINER_PORT}",
             api_server_cert_sans=sans,
             pod_subnet=cfg.networking.pod_subnet,
             service_subnet=cfg.networking.service_subnet,

@@ -1,31 +1,25 @@
-"""`create cluster` as an explicit list of named steps (kind's actions).
+"""`create cluster`: the steps of create/steps.py run over one `Context`.
 
-Each step is one status line with its duration. On failure the error names
-the step (and node), and everything this run created is removed unless
-`retain` is set.
+`prepare` turns the options into a context (config, node plans) and refuses
+what kindlike cannot create yet; both `create_cluster` and the `--dry-run`
+plan start from it, so the plan never approves what create refuses. `run`
+is the one loop: a status line with its duration per step, a failure
+wrapped in `StepError` naming step and node, and the one cleanup.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
-from kindlike import defaults
-from kindlike.config.types import Cluster as ClusterConfig
-from kindlike.create import bootstrap, cni, kubeadm, nodeconfig, provision
-from kindlike.create.imageinfo import ImageInfo, ensure_images
-from kindlike.engines.base import Engine, MountSpec, PortSpec
-from kindlike.errors import ClusterError, KindlikeError, StepError
-from kindlike.nodes import Node
+from kindlike.config.types import ClusterConfig
+from kindlike.constants import ROLE_WORKER
+from kindlike.create.provision import NodePlan, node_plans
+from kindlike.engines.base import Engine
+from kindlike.errors import KindlikeError, StepError
+from kindlike.runtime import Node, delete_cluster
 from kindlike.status import Status
 
-STEP_IMAGE = "Ensuring node image 🖼"
-STEP_NODES = "Preparing nodes 📦"
-STEP_CONFIG = "Writing configuration 📜"
-STEP_INIT = "Starting control-plane 🕹️"
-STEP_CNI = "Installing CNI 🔌"
-STEP_JOIN = "Joining worker nodes 🚜"
-STEP_STORAGE = "Installing StorageClass 💾"
-STEP_WAIT = "Waiting for nodes Ready ⏳"
-STEP_KUBECONFIG = "Exporting kubeconfig 🔑"
+Note = Callable[[str], None]
 
 
 @dataclass
@@ -53,22 +47,54 @@ class CreateResult:
     cni: str
 
 
-def plans_from_config(name: str, cfg: ClusterConfig) -> list[provision.NodePlan]:
-    from kindlike.config.naming import node_names
+@dataclass
+class Context:
+    """What the steps share: given up front, then filled in as they run."""
 
-    plans = []
-    first_cp = True
-    for node_name, role, node in node_names(cfg, name):
-        ports = [PortSpec(p.container_port, p.host_port, p.listen_address, p.protocol)
-                 for p in node.extra_port_mappings]
-        if role == "control-plane" and first_cp:
-            first_cp = False
-            net = cfg.networking
-            ports.append(PortSpec(defaults.API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address))
-        mounts = [MountSpec(m.absolute_host_path(), m.container_path, m.read_only, m.propagation, m.selinux_relabel)
-                  for m in node.extra_mounts]
-        plans.append(provision.NodePlan(node_name, role, node.image, ports=ports, mounts=mounts))
-    return plans
+    opts: CreateOptions
+    config: ClusterConfig
+    plans: list[NodePlan]
+    engine: Engine | None = None  # None for a dry run
+    images: dict = field(default_factory=dict)  # ref -> imageinfo.ImageInfo
+    nodes: list[Node] = field(default_factory=list)
+    created: bool = False  # something exists in the engine that cleanup must remove
+    cni: str = "none"
+    kubeconfig_path: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.opts.name
+
+    @property
+    def status(self) -> Status:
+        return self.opts.status
+
+    @property
+    def control_plane(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def workers(self) -> list[Node]:
+        return [n for n in self.nodes if n.role == ROLE_WORKER]
+
+    @property
+    def image(self):
+        """The first control plane's image facts (its Kubernetes decides the configs)."""
+        return self.images[self.config.control_planes()[0].image]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named step. `skip` sees only the config and options (so a dry run
+    can tell which steps would run): None runs the step, "" skips it
+    silently, any other text skips it and says so. A `check` step refuses
+    with its own error, which reaches the user unwrapped."""
+
+    title: str
+    run: Callable[[Context, Note], None]
+    skip: Callable[[Context], str | None] = lambda ctx: None
+    shown: Callable[[Context], str] | None = None  # a title with the options in it
+    check: bool = False
 
 
 def refuse_unsupported(cfg: ClusterConfig) -> None:
@@ -79,98 +105,42 @@ def refuse_unsupported(cfg: ClusterConfig) -> None:
         )
 
 
-def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
+def prepare(opts: CreateOptions, engine: Engine | None = None) -> Context:
     cfg = opts.config.with_node_image(opts.image) if opts.image else opts.config
     refuse_unsupported(cfg)
-    st = opts.status
-    # -- preflight (kindlike.doctor): the fatal host checks, before anything
-    # is created; raises PreflightError (one line + fix per failure).
-    from kindlike.doctor import preflight
+    return Context(opts, cfg, node_plans(opts.name, cfg), engine)
 
-    preflight(engine, cfg, allow_no_resource_limits=opts.allow_no_resource_limits, status=st)
-    # -- end preflight
-    if provision.existing_nodes(engine, opts.name):
-        raise ClusterError(f"cluster {opts.name!r} already exists",
-                           fix=f"delete it first (kindlike delete cluster --name {opts.name}) or pick another --name")
-    created = False
-    step = STEP_IMAGE
+
+def planned(ctx: Context, steps: Sequence[Step]) -> list[tuple[Step, str | None]]:
+    """Each step with why it is skipped (None: it runs)."""
+    return [(s, s.skip(ctx)) for s in steps]
+
+
+def run(ctx: Context, steps: Sequence[Step]) -> None:
+    st = ctx.status
+    current = steps[0] if steps else None
     try:
-        with st.step(STEP_IMAGE) as note:
-            infos = ensure_images(engine, sorted({n.image for n in cfg.nodes}), note=note, status=st)
-        plans = plans_from_config(opts.name, cfg)
-        step = STEP_NODES
-        with st.step(STEP_NODES):
-            created = True
-            nodes = provision.provision(engine, opts.name, plans)
-        cp, workers = nodes[0], [n for n in nodes if n.role == "worker"]
-        info: ImageInfo = infos[cp_image(cfg)]
-
-        warning = kubeadm.cgroup_v1_warning(info.kubernetes_version, engine.info().cgroup_version)
-        if warning:
-            st.line(f"WARNING: {warning}")
-        step = STEP_CONFIG
-        with st.step(STEP_CONFIG):
-            nodeconfig.write_node_configs(engine, opts.name, cfg, nodes, info)
-
-        step = STEP_INIT
-        with st.step(STEP_INIT) as note:
-            bootstrap.kubeadm_init(cp, info.has_coredns, single_node=len(nodes) == 1,
-                                   kube_proxy=cfg.networking.kube_proxy_mode != "none",
-                                   log=st.line if opts.verbose else None)
-            if not info.has_coredns:
-                note("no CoreDNS in the image: addon skipped")
-
-        # Workers join before the pod network is applied: joining needs only
-        # the API server, and Flannel's DaemonSet then starts on every node at once.
-        if workers:
-            step = STEP_JOIN
-            with st.step(STEP_JOIN):
-                bootstrap.kubeadm_join(workers, log=st.line if opts.verbose else None)
-
-        cni_kind = "none"
-        step = STEP_CNI
-        if cfg.networking.disable_default_cni:
-            st.line(" • CNI not installed (networking.disableDefaultCNI: true)")
-        elif info.cni == "none":
-            st.line(f" • CNI not installed (image {info.ref} has no CNI manifest)")
-        else:
-            with st.step(STEP_CNI) as note:
-                cni.install_cni(cp, cfg.networking.pod_subnet)
-                cni_kind = info.cni
-                note(info.cni_title)
-
-        if info.storage_manifest:
-            step = STEP_STORAGE
-            with st.step(STEP_STORAGE) as note:
-                cni.install_storage(cp, info.storage_manifest)
-                note("local-path, default class standard")
-
-        if opts.wait > 0:
-            step = STEP_WAIT
-            with st.step(f"Waiting ≤ {format_duration(opts.wait)} for nodes Ready ⏳", key=STEP_WAIT):
-                bootstrap.wait_ready(cp, opts.wait)
-
-        step = STEP_KUBECONFIG
-        from kindlike import kubeconfig as kc
-
-        with st.step(STEP_KUBECONFIG):
-            path = kc.merge(opts.name, kc.cluster_kubeconfig(engine, opts.name), opts.kubeconfig)
-        return CreateResult(opts.name, nodes, str(path), dict(st.durations), cni_kind)
+        for current, why in planned(ctx, steps):
+            if why is not None:
+                if why:
+                    st.line(f" • {why}")
+                continue
+            with st.step(current.shown(ctx) if current.shown else current.title, key=current.title) as note:
+                current.run(ctx, note)
     except BaseException as e:
-        if created and not opts.retain:
-            provision.delete_cluster_resources(engine, opts.name)
-        if isinstance(e, StepError) or not isinstance(e, Exception):
+        if ctx.created and not ctx.opts.retain:
+            delete_cluster(ctx.engine, ctx.name)
+        if current.check or isinstance(e, StepError) or not isinstance(e, Exception):
             raise
-        err = StepError(step, e, node=getattr(e, "node", None))
-        if created and opts.retain:
-            err.fix = f"nodes kept for debugging (--retain); remove with: kindlike delete cluster --name {opts.name}"
+        err = StepError(current.title, e, node=getattr(e, "node", None))
+        if ctx.created and ctx.opts.retain:
+            err.fix = f"nodes kept for debugging (--retain); remove with: kindlike delete cluster --name {ctx.name}"
         raise err from e
 
 
-def cp_image(cfg: ClusterConfig) -> str:
-    return cfg.control_planes()[0].image
+def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
+    from kindlike.create.steps import STEPS
 
-
-def format_duration(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    return f"{m}m{s}s"
+    ctx = prepare(opts, engine)
+    run(ctx, STEPS)
+    return CreateResult(ctx.name, ctx.nodes, ctx.kubeconfig_path, dict(ctx.status.durations), ctx.cni)

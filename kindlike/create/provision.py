@@ -1,15 +1,22 @@
-"""Step "Preparing nodes": the cluster network and every node container,
-started concurrently, each waited on until its systemd is up."""
+"""The node plan and step "Preparing nodes".
+
+`node_plans` turns the config into one `NodePlan` per node: its name, role,
+image and the ports and mounts it publishes (kind's providers' provision.go);
+`--dry-run` prints these same plans. `provision` then creates the cluster
+network and every node container, started concurrently, each waited on until
+its systemd is up.
+"""
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from kindlike import defaults
+from kindlike.config.naming import node_names
+from kindlike.config.types import IP_FAMILY_IPV6, ClusterConfig, NodeConfig
+from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_CONTROL_PLANE
 from kindlike.engines.base import Engine, MountSpec, NodeSpec, PortSpec
-from kindlike.errors import ClusterError, EngineError
-from kindlike.nodes import Node
+from kindlike.errors import EngineError
+from kindlike.runtime import Node, cluster_labels, network_name, node_labels, refuse_existing
 
 
 @dataclass
@@ -20,16 +27,38 @@ class NodePlan:
     role: str
     image: str
     labels: dict[str, str] = field(default_factory=dict)
+    # The API server's port on control planes; published before `ports`.
+    api_server: PortSpec | None = None
     ports: list[PortSpec] = field(default_factory=list)
     mounts: list[MountSpec] = field(default_factory=list)
+    config: NodeConfig | None = None  # the config entry it came from
+
+    @property
+    def published(self) -> list[PortSpec]:
+        return ([self.api_server] if self.api_server else []) + self.ports
 
 
-def network_name(cluster: str) -> str:
-    return f"kindlike-{cluster}"
+def api_server_port(cfg: ClusterConfig) -> PortSpec:
+    """Where a control plane publishes the API server. With several control
+    planes each gets a random loopback port and kind's external load
+    balancer takes apiServerAddress:apiServerPort (not supported yet)."""
+    net = cfg.networking
+    if len(cfg.control_planes()) > 1:
+        loopback = "::1" if net.ip_family == IP_FAMILY_IPV6 else "127.0.0.1"
+        return PortSpec(API_SERVER_CONTAINER_PORT, 0, loopback, "TCP")
+    return PortSpec(API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address, "TCP")
 
 
-def cluster_labels(cluster: str) -> dict[str, str]:
-    return {defaults.LABEL_CLUSTER: cluster}
+def node_plans(cluster: str, cfg: ClusterConfig) -> list[NodePlan]:
+    plans = []
+    for name, role, node in node_names(cfg, cluster):
+        ports = [PortSpec(p.container_port, p.host_port, p.listen_address, p.protocol)
+                 for p in node.extra_port_mappings]
+        mounts = [MountSpec(m.absolute_host_path(), m.container_path, m.read_only, m.propagation, m.selinux_relabel)
+                  for m in node.extra_mounts]
+        api = api_server_port(cfg) if role == ROLE_CONTROL_PLANE else None
+        plans.append(NodePlan(name, role, node.image, api_server=api, ports=ports, mounts=mounts, config=node))
+    return plans
 
 
 def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
@@ -38,8 +67,8 @@ def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
         name=plan.name,
         image=plan.image,
         network=network_name(cluster),
-        labels={**cluster_labels(cluster), defaults.LABEL_ROLE: plan.role, **plan.labels},
-        ports=list(plan.ports),
+        labels={**node_labels(cluster, plan.role), **plan.labels},
+        ports=plan.published,
         mounts=list(plan.mounts),
         # fuse-overlayfs is the containerd snapshotter of last resort in a
         # user namespace; it needs the device.
@@ -47,17 +76,11 @@ def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
     )
 
 
-def existing_nodes(engine: Engine, cluster: str) -> list[str]:
-    return [c.name for c in engine.list_containers(cluster_labels(cluster))]
-
-
 def provision(engine: Engine, cluster: str, plans: list[NodePlan], *, boot_timeout: float = 120) -> list[Node]:
     """Create the network and start all nodes at once; return them booted."""
-    if existing_nodes(engine, cluster):
-        raise ClusterError(
-            f"cluster {cluster!r} already exists",
-            fix=f"delete it first (kindlike delete cluster --name {cluster}) or pick another --name",
-        )
+    from concurrent.futures import ThreadPoolExecutor  # not needed by the dry-run's node plans
+
+    refuse_existing(engine, cluster)
     net = network_name(cluster)
     engine.ensure_network(net, cluster_labels(cluster))
     specs = [node_spec(engine, cluster, p) for p in plans]
@@ -90,17 +113,3 @@ def wait_for_systemd(node: Node, timeout: float) -> None:
                               f"(state: {last or 'unknown'})" + (f":\n{tail}" if tail else ""))
         time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
-
-
-def delete_cluster_resources(engine: Engine, cluster: str) -> dict[str, list[str]]:
-    """Remove every container, volume and the network of a cluster; what was
-    removed is returned so callers can say so (and tests can check)."""
-    labels = cluster_labels(cluster)
-    containers = existing_nodes(engine, cluster)
-    engine.remove_containers(containers)
-    volumes = engine.remove_volumes(labels)
-    networks = []
-    for net in set(engine.list_networks(labels)) | {network_name(cluster)}:
-        if engine.delete_network(net):
-            networks.append(net)
-    return {"containers": containers, "volumes": volumes, "networks": networks}

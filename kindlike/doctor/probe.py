@@ -8,15 +8,14 @@ engine reports about itself is not enough.
 """
 from __future__ import annotations
 
-import secrets
-
-from kindlike import defaults
+from kindlike import constants
 from kindlike.doctor.checks import ProbeResult, parse_probe_output
+from kindlike.engines.base import ContainerNotCreated
 
 # Images that are likely in a local store already (no registry needed).
 PROBE_IMAGES = (
     "kindlike/base:bookworm",
-    defaults.DEFAULT_NODE_IMAGE,
+    constants.DEFAULT_NODE_IMAGE,
     "docker.io/library/busybox:latest",
     "busybox:latest",
     "docker.io/library/alpine:latest",
@@ -42,8 +41,8 @@ def _short(e: BaseException) -> str:
 
 
 def run_probe(engine, images: tuple[str, ...] = PROBE_IMAGES, timeout: int = 60) -> ProbeResult:
-    """Run the probe through the engine's SDK client (docker-py and podman-py
-    take the same arguments here); the container is always removed."""
+    """Run the probe in a container of the first local image; the engine
+    removes the container whatever happens."""
     want = dict(want_memory=PROBE_MEMORY, want_pids=PROBE_PIDS)
     try:
         image = next((i for i in images if engine.image_exists(i)), None)
@@ -51,35 +50,14 @@ def run_probe(engine, images: tuple[str, ...] = PROBE_IMAGES, timeout: int = 60)
         return ProbeResult(error=_short(e), **want)
     if image is None:
         return ProbeResult(skipped=f"no local image to run it with (tried {', '.join(images)})", **want)
-    client = engine.client
     try:
-        c = client.containers.create(
-            image,
-            entrypoint=["sh", "-c", SCRIPT],
-            command=[],
-            name=f"kindlike-doctor-probe-{secrets.token_hex(4)}",
-            labels={PROBE_LABEL: "probe"},
-            mem_limit=PROBE_MEMORY,
-            pids_limit=PROBE_PIDS,
-            cgroupns="private",
-            network_mode="none",
-        )
-    except Exception as e:
-        return ProbeResult(image=image, error=f"cannot create the probe container: {_short(e)}", **want)
-    try:
-        c.start()
-        c.wait(timeout=timeout)
-        out = c.logs(stdout=True, stderr=True)
-        if not isinstance(out, (bytes, bytearray)):
-            out = b"".join(out)
-        memory, pids = parse_probe_output(bytes(out).decode(errors="replace"))
-        if not memory and not pids:
-            return ProbeResult(image=image, error=f"no output from the probe container: {bytes(out)[:200]!r}", **want)
-        return ProbeResult(memory=memory, pids=pids, image=image, **want)
+        out = engine.run_limited(image, ["sh", "-c", SCRIPT], memory=PROBE_MEMORY, pids=PROBE_PIDS,
+                                 labels={PROBE_LABEL: "probe"}, timeout=timeout)
+    except ContainerNotCreated as e:
+        return ProbeResult(image=image, error=f"cannot create the probe container: {_short(e.__cause__ or e)}", **want)
     except Exception as e:
         return ProbeResult(image=image, error=_short(e), **want)
-    finally:
-        try:
-            c.remove(force=True)
-        except Exception:
-            pass
+    memory, pids = parse_probe_output(out)
+    if not memory and not pids:
+        return ProbeResult(image=image, error=f"no output from the probe container: {out.encode()[:200]!r}", **want)
+    return ProbeResult(memory=memory, pids=pids, image=image, **want)

@@ -91,6 +91,10 @@ class ExecResult:
         return (self.stdout + ("\n" if self.stdout and self.stderr else "") + self.stderr).strip()
 
 
+class ContainerNotCreated(Exception):
+    """The engine refused to create a container; the SDK's error is the cause."""
+
+
 class Engine(abc.ABC):
     """A container engine that can run kindlike nodes."""
 
@@ -183,12 +187,22 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def remove_image(self, ref: str) -> None: ...
 
+    @abc.abstractmethod
     def build_image(self, context: Path, tag: str, dockerfile: str = "Dockerfile",
                     buildargs: dict[str, str] | None = None) -> None:
         """Build an image through the engine's API (no progress shown; the
         node image build uses the CLI for that)."""
-        self.client.images.build(path=str(context), tag=tag, dockerfile=dockerfile, buildargs=buildargs or {},
-                                 rm=True)
+
+    def image_candidates(self, ref: str) -> list[str]:
+        """Names under which this engine may store the image a user calls `ref`."""
+        return [ref]
+
+    @abc.abstractmethod
+    def run_limited(self, image: str, command: list[str], *, memory: int, pids: int, labels: dict[str, str],
+                    timeout: int) -> str:
+        """Run a throwaway container (memory and pids limits, private cgroup
+        namespace, no network) to its end and return its output; it is
+        always removed. ContainerNotCreated when the engine refuses it."""
 
     @abc.abstractmethod
     def load_image_archive(self, path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 import tenacity
 
-from kindlike.engines.base import Engine, ExecResult, MountSpec, PortSpec
+from kindlike.engines.base import ContainerNotCreated, Engine, ExecResult, MountSpec, PortSpec
 from kindlike.errors import EngineError
 
 # Engine daemons occasionally answer 5xx or drop a connection while busy
@@ -92,6 +92,32 @@ class SdkEngine(Engine):
             if _not_found(e):
                 raise EngineError(f"node container {name!r} does not exist") from e
             raise
+
+    def build_image(self, context, tag, dockerfile="Dockerfile", buildargs=None) -> None:
+        self.client.images.build(path=str(context), tag=tag, dockerfile=dockerfile, buildargs=buildargs or {},
+                                 rm=True)
+
+    def run_limited(self, image, command, *, memory, pids, labels, timeout) -> str:
+        # docker-py and podman-py take the same arguments here.
+        try:
+            c = self.client.containers.create(
+                image, entrypoint=command, command=[], name=f"kindlike-probe-{secrets.token_hex(4)}", labels=labels,
+                mem_limit=memory, pids_limit=pids, cgroupns="private", network_mode="none",
+            )
+        except Exception as e:
+            raise ContainerNotCreated(str(e)) from e
+        try:
+            c.start()
+            c.wait(timeout=timeout)
+            out = c.logs(stdout=True, stderr=True)
+            if not isinstance(out, (bytes, bytearray)):
+                out = b"".join(out)  # podman-py streams
+            return bytes(out).decode(errors="replace")
+        finally:
+            try:
+                c.remove(force=True)
+            except Exception:
+                pass
 
     def image_labels(self, ref: str) -> dict[str, str]:
         return self.client.images.get(ref).labels or {}

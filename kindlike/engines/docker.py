@@ -7,6 +7,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from kindlike.constants import VAR_VOLUME_SUFFIX
 from kindlike.engines.base import Container, EngineInfo, NodeSpec
 from kindlike.engines.common import label_filter as _label_filter, SdkEngine, bind_string, resolve_host_port, retry_engine
 from kindlike.errors import EngineError, NoEngineError
@@ -111,7 +112,7 @@ class DockerEngine(SdkEngine):
             ports.setdefault(key, []).append((p.listen_address, None if p.host_port == -1 else p.host_port))
         volumes = [bind_string(m) for m in spec.mounts]
         if spec.var_volume:
-            vol = f"{spec.name}-var"
+            vol = spec.name + VAR_VOLUME_SUFFIX
             self.client.volumes.create(name=vol, labels=spec.labels)
             volumes.append(f"{vol}:/var")
         try:

@@ -18,9 +18,11 @@ from pathlib import Path
 import podman
 import podman.errors
 
+from kindlike.constants import VAR_VOLUME_SUFFIX
 from kindlike.engines.base import Container, EngineInfo, NodeSpec
 from kindlike.engines.common import label_filter as _label_filter, PROPAGATION, SdkEngine, resolve_host_port, retry_engine
 from kindlike.errors import EngineError, NoEngineError
+from kindlike.imageref import podman_local_name
 
 
 def default_socket() -> str:
@@ -90,10 +92,6 @@ class PodmanEngine(SdkEngine):
         shutil.rmtree(tmp, ignore_errors=True)
         raise NoEngineError("`podman system service` did not answer within 20s")
 
-    @property
-    def started_service(self) -> bool:
-        return self._service is not None
-
     def info(self) -> EngineInfo:
         if self._info is None:
             i = self.client.info()
@@ -161,7 +159,7 @@ class PodmanEngine(SdkEngine):
             mounts.append(mount)
         volumes = {}
         if spec.var_volume:
-            vol = f"{spec.name}-var"
+            vol = spec.name + VAR_VOLUME_SUFFIX
             self.client.volumes.create(name=vol, labels=spec.labels)
             volumes[vol] = {"bind": "/var", "mode": "rw"}
         try:
@@ -210,6 +208,12 @@ class PodmanEngine(SdkEngine):
         return [v.name for v in self.client.volumes.list(filters=_podman_filters(labels))]
 
     # -- images ------------------------------------------------------------
+    def image_candidates(self, ref: str) -> list[str]:
+        # Podman keeps locally built images as localhost/NAME; docker.io/NAME
+        # (what a pod spec's NAME means) finds them too.
+        local = podman_local_name(ref)
+        return [ref, local] if local else [ref]
+
     def image_exists(self, ref: str) -> bool:
         return self.client.images.exists(ref)
 

@@ -35,7 +35,7 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterable
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.errors import KindlikeError
 from kindlike.nodeimage.metadata import image_metadata
 from kindlike.nodeimage.plan import (
@@ -307,7 +307,7 @@ def _online_context(data: Path, ctx: Path) -> Path:
 def build_node_image(
     engine,
     *,
-    image: str = defaults.DEFAULT_NODE_IMAGE,
+    image: str = constants.DEFAULT_NODE_IMAGE,
     flavour: str = "auto",
     kubernetes: str | None = None,
     base_image: str | None = None,

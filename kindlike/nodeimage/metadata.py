@@ -107,13 +107,13 @@ def image_metadata(engine, ref: str, *, strict: bool = True) -> dict:
     if labels is None:
         labels = _labels_via_cli(engine, ref)
     if labels is None:
-        raise KindlikeError(f"node image {ref} does not exist", fix="build it: python -m kindlike.nodeimage --image " + ref)
+        raise KindlikeError(f"node image {ref} does not exist", fix="build it: kindlike build node-image --image " + ref)
     meta = metadata_from_labels(labels)
     if not meta:
         if strict:
             raise KindlikeError(
                 f"image {ref} is not a kindlike node image (no io.kindlike.* labels)",
-                fix="build one with python -m kindlike.nodeimage (or kindlike build node-image)",
+                fix="build one with kindlike build node-image",
             )
         return {"image": ref}
     meta["image"] = ref

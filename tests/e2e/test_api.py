@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import kindlike
-from kindlike.create.provision import cluster_labels, delete_cluster_resources, network_name
+from kindlike.runtime import cluster_labels, delete_cluster, network_name
 from tests.e2e.test_day2 import BUSYBOX, BUSYBOX_DIR, ensure_image, run_pods, shared_cluster
 
 pytestmark = pytest.mark.e2e
@@ -173,4 +173,4 @@ def test_context_manager_creates_and_deletes(engine, node_image, tmp_path):
         assert name not in kindlike.clusters(engine=engine)
         assert c.delete() is False  # deleting again is fine
     finally:
-        delete_cluster_resources(engine, name)
+        delete_cluster(engine, name)

@@ -21,10 +21,9 @@ import shutil
 import pytest
 import yaml
 
-from kindlike.cluster import Cluster
-from kindlike.create.provision import cluster_labels, delete_cluster_resources, network_name
+from kindlike.runtime import Node, cluster_labels, control_planes, delete_cluster, list_nodes, network_name
 from kindlike.engines.common import pick_free_port
-from kindlike.images import import_archive
+from kindlike.load import import_archive
 from tests.conftest import REPO
 from tests.e2e import cluster_checks as checks
 from tests.engine_fixtures import install_user_venv, user_dir
@@ -80,14 +79,14 @@ def e2e_cluster(engine, engine_kind, node_image):
     kubeconfig = tmp_path / "kubeconfig"
     os.chown(cfg, tmp_path.stat().st_uid, tmp_path.stat().st_gid)
     yield name, cfg, kubeconfig, host_port
-    delete_cluster_resources(engine, name)
+    delete_cluster(engine, name)
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def kubectl_bin(cluster: Cluster, tmp_path):
+def kubectl_bin(cp: Node, tmp_path):
     """The cluster's own kubectl, copied out of the control plane (static)."""
     dest = tmp_path / "kubectl"
-    cluster.control_planes[0].copy_from("/usr/bin/kubectl", dest)
+    cp.copy_from("/usr/bin/kubectl", dest)
     dest.chmod(0o755)
     return dest
 
@@ -105,10 +104,9 @@ def test_multi_node_cluster(engine, engine_kind, e2e_cluster, busybox_archive, t
         assert f"✓ {step}" in res.stderr
     assert "(flannel v" in res.stderr
 
-    cluster = Cluster.get(name, engine)
-    nodes = cluster.nodes
+    nodes = list_nodes(engine, name)
     assert [n.role for n in nodes] == ["control-plane", "worker", "worker"]
-    kubectl = kubectl_bin(cluster, tmp_path)
+    kubectl = kubectl_bin(control_planes(engine, name)[0], tmp_path)
 
     def k(*args, stdin=None, check=True):
         r = subprocess.run([str(kubectl), f"--kubeconfig={kubeconfig}", *args], input=stdin, capture_output=True,

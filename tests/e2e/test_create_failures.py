@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from kindlike.create.provision import cluster_labels, delete_cluster_resources, network_name
+from kindlike.runtime import cluster_labels, delete_cluster, network_name
 from tests.engine_fixtures import connect, ensure_node_image, start_engine
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,7 @@ def docker_engine(tmp_path):
 def name(docker_engine):
     n = f"fail{uuid.uuid4().hex[:6]}"
     yield n
-    delete_cluster_resources(docker_engine, n)
+    delete_cluster(docker_engine, n)
 
 
 def create(name: str, tmp_path, *extra: str) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import kindlike
-from kindlike.create.provision import cluster_labels, delete_cluster_resources
+from kindlike.runtime import cluster_labels, delete_cluster
 from tests.conftest import REPO
 from tests.e2e.test_cluster import kindlike as run_cli
 from tests.engine_fixtures import connect, install_user_venv, user_dir
@@ -71,7 +71,7 @@ def _drop_shared(shared: dict) -> None:
         # The session's engine fixture may be closed already: own connection.
         eng = connect(kind)
         try:
-            delete_cluster_resources(eng, name)
+            delete_cluster(eng, name)
         finally:
             eng.close()
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from kindlike.create.provision import cluster_labels, delete_cluster_resources
+from kindlike.runtime import cluster_labels, delete_cluster
 from tests.conftest import REPO
 from tests.engine_fixtures import connect, ensure_node_image, start_engine
 
@@ -53,7 +53,7 @@ def cluster_name(docker):
     eng, _ = docker
     name = f"plug{uuid.uuid4().hex[:6]}"
     yield name
-    delete_cluster_resources(eng, name)
+    delete_cluster(eng, name)
     assert eng.list_containers(cluster_labels(name)) == []
 
 

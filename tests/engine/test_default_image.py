@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.create import imageinfo
 from kindlike.status import Status
 from tests.engine_fixtures import connect, ensure_node_image, start_engine
@@ -28,7 +28,7 @@ def test_missing_default_image_is_built(rootful_docker, monkeypatch):
     # A default name of our own, so no other test's image is touched; the
     # build reuses the cached Kubernetes binaries, so this costs one image build.
     ref = "kindlike/node:test-autobuild"
-    monkeypatch.setattr(defaults, "DEFAULT_NODE_IMAGE", ref)
+    monkeypatch.setattr(constants, "DEFAULT_NODE_IMAGE", ref)
     monkeypatch.delenv("KINDLIKE_NODE_FLAVOUR", raising=False)
     engine.remove_image(ref)
     out = io.StringIO()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from kindlike.create.provision import cluster_labels, delete_cluster_resources, network_name
+from kindlike.runtime import cluster_labels, delete_cluster, network_name
 from kindlike.doctor.probe import PROBE_LABEL
 from tests.conftest import REPO
 from tests.engine_fixtures import ROOTLESS_USER, connect, install_user_venv, selected_engines, start_engine
@@ -277,7 +277,7 @@ def create_refused(kind: str, eng, *args: str, env: dict | None = None) -> str:
         assert_nothing_created(eng, name)
         return res.stderr
     finally:
-        delete_cluster_resources(eng, name)  # leaves nothing even when an assertion failed
+        delete_cluster(eng, name)  # leaves nothing even when an assertion failed
 
 
 def one_error(stderr: str, check: dict) -> None:

@@ -14,14 +14,14 @@ import tomllib
 
 import pytest
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.nodeimage import build_node_image, image_metadata
 from kindlike.nodeimage.components import DEFAULT_KUBERNETES, extra_images, versions
 from tests.engine.test_node_image_v1_20 import docker, rootful_docker, sh, start_node, wait_system_running  # noqa: F401
 
 pytestmark = pytest.mark.engine
 
-IMAGE = defaults.DEFAULT_NODE_IMAGE
+IMAGE = constants.DEFAULT_NODE_IMAGE
 
 
 @pytest.fixture(scope="module")

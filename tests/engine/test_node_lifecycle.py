@@ -11,9 +11,9 @@ import urllib.request
 
 import pytest
 
-from kindlike import defaults
-from kindlike.cluster import Cluster, list_clusters
-from kindlike.create.provision import NodePlan, cluster_labels, delete_cluster_resources, network_name, provision
+from kindlike import constants
+from kindlike.create.provision import NodePlan, provision
+from kindlike.runtime import cluster_labels, control_planes, delete_cluster, list_clusters, list_nodes, network_name
 from kindlike.engines.base import MountSpec, PortSpec
 from kindlike.errors import ClusterError, EngineError
 
@@ -34,7 +34,7 @@ def share_dir():
 def three_nodes(name: str, image: str, share) -> list[NodePlan]:
     return [
         NodePlan(f"{name}-control-plane", "control-plane", image,
-                 ports=[PortSpec(defaults.API_SERVER_CONTAINER_PORT, -1, "127.0.0.1"),
+                 ports=[PortSpec(constants.API_SERVER_CONTAINER_PORT, -1, "127.0.0.1"),
                         PortSpec(8080, 0, "127.0.0.1")],
                  mounts=[MountSpec(str(share), "/mnt/share", read_only=True)]),
         NodePlan(f"{name}-worker", "worker", image,
@@ -65,14 +65,13 @@ def test_three_node_cluster(engine, systemd_image, cluster_name, share_dir, tmp_
     nodes = provision(engine, cluster_name, plans)
     assert [n.name for n in nodes] == [p.name for p in plans]
 
-    cluster = Cluster.get(cluster_name, engine)
     assert cluster_name in list_clusters(engine)
-    assert [(n.name, n.role) for n in cluster.nodes] == [(p.name, p.role) for p in plans]
+    assert [(n.name, n.role) for n in list_nodes(engine, cluster_name)] == [(p.name, p.role) for p in plans]
     for c in engine.list_containers(cluster_labels(cluster_name)):
-        assert c.labels[defaults.LABEL_CLUSTER] == cluster_name
-        assert c.labels[defaults.LABEL_ROLE] in ("control-plane", "worker")
+        assert c.labels[constants.LABEL_CLUSTER] == cluster_name
+        assert c.labels[constants.LABEL_ROLE] in ("control-plane", "worker")
 
-    cp, w1, w2 = cluster.nodes
+    cp, w1, w2 = list_nodes(engine, cluster_name)
     # exec: hostname is the node name, systemd is PID 1 and up.
     for n in (cp, w1, w2):
         assert n.output("hostname").strip() == n.name
@@ -103,7 +102,7 @@ def test_three_node_cluster(engine, systemd_image, cluster_name, share_dir, tmp_
 
     # published ports: API server port (engine-picked), 8080 (kindlike-picked
     # on the control plane, engine-picked on the worker), UDP 9999.
-    host, api_port = engine.published_port(cp.name, defaults.API_SERVER_CONTAINER_PORT)
+    host, api_port = engine.published_port(cp.name, constants.API_SERVER_CONTAINER_PORT)
     assert host == "127.0.0.1" and api_port > 0
     for node in (cp, w1):
         h, p = engine.published_port(node.name, 8080)
@@ -121,14 +120,14 @@ def test_three_node_cluster(engine, systemd_image, cluster_name, share_dir, tmp_
         assert body.startswith("hello from kindlike")
 
     # delete leaves no container, volume or network behind
-    removed = cluster.delete()
+    removed = delete_cluster(engine, cluster_name)
     assert sorted(removed["containers"]) == sorted(p.name for p in plans)
     assert engine.list_containers(cluster_labels(cluster_name)) == []
     assert engine.list_volumes(cluster_labels(cluster_name)) == []
     assert not engine.network_exists(network_name(cluster_name))
     assert cluster_name not in list_clusters(engine)
     with pytest.raises(ClusterError):
-        Cluster.get(cluster_name, engine)
+        control_planes(engine, cluster_name)
 
 
 def test_existing_cluster_is_refused(engine, systemd_image, cluster_name, tmp_path):
@@ -143,7 +142,7 @@ def test_missing_image_fails_and_cleanup_removes_everything(engine, systemd_imag
              NodePlan(f"{cluster_name}-worker", "worker", "kindlike/does-not-exist:never")]
     with pytest.raises(EngineError, match="not found"):
         provision(engine, cluster_name, plans)
-    delete_cluster_resources(engine, cluster_name)
+    delete_cluster(engine, cluster_name)
     assert engine.list_containers(cluster_labels(cluster_name)) == []
     assert engine.list_volumes(cluster_labels(cluster_name)) == []
     assert not engine.network_exists(network_name(cluster_name))
@@ -167,6 +166,6 @@ def test_leftover_network_is_found_and_deleted(engine, cluster_name):
     engine.ensure_network(network_name(cluster_name), cluster_labels(cluster_name))
     assert cluster_name not in list_clusters(engine)
     assert cluster_name in list_clusters(engine, include_leftovers=True)
-    removed = delete_cluster_resources(engine, cluster_name)
+    removed = delete_cluster(engine, cluster_name)
     assert removed["networks"] == [network_name(cluster_name)]
     assert not engine.network_exists(network_name(cluster_name))

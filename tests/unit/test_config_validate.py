@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from kindlike.config import load_config_text, validate_cluster, validate_cluster_name
-from kindlike.config.types import Cluster, Node
+from kindlike.config.types import ClusterConfig, NodeConfig
 from kindlike.errors import ConfigError
 
 HEADER = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n"
@@ -223,7 +223,7 @@ def test_several_control_planes_are_valid_config():
 
 
 def test_validate_cluster_directly_on_a_dataclass():
-    bad = Cluster(nodes=(Node(role="worker", image="x"),))
+    bad = ClusterConfig(nodes=(NodeConfig(role="worker", image="x"),))
     assert validate_cluster(bad) == (["nodes: must have at least one control-plane node"], [])
 
 

@@ -23,6 +23,7 @@ from kindlike.doctor import (
 from kindlike.doctor import checks as c
 from kindlike.doctor import host
 from kindlike.doctor.probe import PROBE_LABEL, SCRIPT, run_probe
+from kindlike.engines.common import SdkEngine
 from kindlike.engines.base import EngineInfo
 from kindlike.status import Status
 from tests.unit.test_doctor_checks import HYBRID_MOUNTINFO, PORT80
@@ -295,6 +296,9 @@ class FakeEngine:
 
     def image_exists(self, ref):
         return ref in self.images
+
+    # The SDK engines' own implementation, over the fake client.
+    run_limited = SdkEngine.run_limited
 
 
 def test_probe_runs_with_limits_and_removes_the_container():

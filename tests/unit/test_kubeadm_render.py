@@ -235,7 +235,7 @@ def test_image_repository_only_when_set():
     assert c["imageRepository"] == "registry.local/k8s"
 
 
-# --------------------------------------------------------------------------- labels, provider id
+# --------------------------------------------------------------------------- labels
 
 
 def test_node_labels_sorted_in_kubelet_extra_args():
@@ -254,11 +254,9 @@ def test_worker_labels():
     assert kea["node-labels"] == "role=gpu"
 
 
-def test_provider_id_only_with_provider():
+def test_no_provider_id():
     kea = args(docs_of(render(make()))["InitConfiguration"]["nodeRegistration"]["kubeletExtraArgs"])
     assert "provider-id" not in kea
-    kea = args(docs_of(render(make(provider="podman")))["InitConfiguration"]["nodeRegistration"]["kubeletExtraArgs"])
-    assert kea["provider-id"] == "kindlike://podman/demo/demo-control-plane"
 
 
 # --------------------------------------------------------------------------- kubelet
@@ -494,5 +492,5 @@ def test_render_does_not_mutate_input():
 
 
 def test_module_constants_match_kind():
-    assert kubeadm.TOKEN == "abcdef.0123456789abcdef"
+    assert kubeadm.BOOTSTRAP_TOKEN == "abcdef.0123456789abcdef"
     assert kubeadm.CRI_SOCKET == "unix:///run/containerd/containerd.sock"

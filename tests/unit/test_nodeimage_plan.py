@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kindlike import defaults
+from kindlike import constants
 from kindlike.errors import KindlikeError
 from kindlike.nodeimage import build as nb
 from kindlike.nodeimage import build_node_image, make_plan, metadata_from_labels
@@ -300,9 +300,9 @@ def test_default_image_name_is_the_project_default():
     import inspect
 
     sig = inspect.signature(build_node_image)
-    assert sig.parameters["image"].default == defaults.DEFAULT_NODE_IMAGE
+    assert sig.parameters["image"].default == constants.DEFAULT_NODE_IMAGE
     assert sig.parameters["kubernetes"].default is None
-    assert make_plan(image=defaults.DEFAULT_NODE_IMAGE).kubernetes_version == DEFAULT_KUBERNETES
+    assert make_plan(image=constants.DEFAULT_NODE_IMAGE).kubernetes_version == DEFAULT_KUBERNETES
 
 
 def test_binaries_current_needs_matching_script(tmp_path):

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from kindlike.constants import CTR
 from kindlike.engines.base import Engine
 from kindlike.errors import ClusterError, KindlikeError
-from kindlike.nodes import Node
-
-CTR = ["ctr", "--namespace=k8s.io"]
+from kindlike.imageref import normalize_ref, podman_local_name
+from kindlike.runtime import Node
 
 
 class ImageNotFoundError(KindlikeError):
@@ -98,25 +98,6 @@ def node_images(node: Node) -> list[str]:
 _DIGEST = re.compile(r"^(sha256:)?[0-9a-f]{12,64}$")
 
 
-def normalize_ref(ref: str) -> str:
-    """The fully qualified name containerd (and the kubelet) use for a
-    reference: `busybox` -> `docker.io/library/busybox:latest`,
-    `kindlike/x:1` -> `docker.io/kindlike/x:1`, `localhost/x` ->
-    `localhost/x:latest`. A digest reference keeps its digest."""
-    name, digest = (ref.split("@", 1) + [""])[:2]
-    first, _, rest = name.partition("/")
-    if not rest:
-        name = f"docker.io/library/{name}"
-    elif not ("." in first or ":" in first or first == "localhost"):
-        name = f"docker.io/{name}"
-    elif first == "index.docker.io":
-        name = f"docker.io/{rest}"
-    if digest:
-        return f"{name}@{digest}"
-    last = name.rsplit("/", 1)[-1]
-    return name if ":" in last else f"{name}:latest"
-
-
 def node_side_names(ref: str) -> set[str]:
     """Names under which a node may hold `ref` once kindlike imported it:
     the normalized name, Podman's localhost/ name for a name without a
@@ -126,9 +107,9 @@ def node_side_names(ref: str) -> set[str]:
     alias = docker_hub_alias(full)
     if alias:
         names.add(alias)
-    if full.startswith("docker.io/"):
-        path = full[len("docker.io/"):]
-        names.add("localhost/" + path.removeprefix("library/"))
+    local = podman_local_name(full)
+    if local:
+        names.add(local)
     return names
 
 
@@ -229,19 +210,14 @@ class LoadResult:
 
 def resolve_images(engine: Engine, refs: Iterable[str]) -> list[ImageToLoad]:
     """Look every reference up in the engine's store (all missing ones
-    reported together). Podman keeps locally built images as localhost/NAME;
-    docker.io/NAME (what a pod spec's NAME means) finds them too."""
+    reported together), under each name the engine may store it by
+    (Engine.image_candidates: Podman's localhost/NAME)."""
     found, missing = [], []
     for ref in refs:
         if not ref or ref.startswith("sha256:") or _DIGEST.match(ref):
             raise ImageNotFoundError(f"{ref!r} is not an image name",
                                      fix="name images by repository and tag (e.g. myapp:1), not by ID")
-        candidates = [ref]
-        if engine.name == "podman":
-            full = normalize_ref(ref)
-            if full.startswith("docker.io/"):
-                candidates.append("localhost/" + full[len("docker.io/"):].removeprefix("library/"))
-        hit = next((c for c in candidates if engine.image_exists(c)), None)
+        hit = next((c for c in engine.image_candidates(ref) if engine.image_exists(c)), None)
         if hit is None:
             missing.append(ref)
             continue

@@ -4,7 +4,10 @@ from __future__ import annotations
 import json
 import textwrap
 
-from kindlike.config import PlanSection, load_config, load_config_text, plan_dict, render_plan
+import pytest
+
+from kindlike.config import load_config, load_config_text
+from kindlike.create.plan import plan_dict, render_plan
 
 HEADER = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n"
 
@@ -164,7 +167,7 @@ def test_plan_dict_is_json_serialisable_and_complete():
     json.dumps(d)
     assert d["cluster"] == "demo"
     assert set(d) == {"cluster", "nodes", "loadBalancer", "networking", "featureGates", "runtimeConfig",
-                      "patches", "warnings", "sections"}
+                      "patches", "warnings"}
     cp = d["nodes"][0]
     assert cp["image"] == "kindest/node:v1.31.0" and cp["imageDefaulted"] is False
     assert d["nodes"][1]["imageDefaulted"] is True
@@ -188,13 +191,36 @@ def test_long_cluster_names_add_kinds_warning_once():
     assert len(already) == 1
 
 
-def test_extra_sections_extend_text_and_data():
-    c = cfg().cluster
-    cluster_section = PlanSection("kubeadm config", ("apiVersion: kubeadm.k8s.io/v1beta3",), data={"docs": 4}, key="kubeadm")
-    node_section = PlanSection("containerd", ("snapshotter: overlayfs",), data="overlayfs")
-    text = render_plan("x", c, extra_sections=[cluster_section], node_sections={"x-control-plane": [node_section]})
-    assert "    containerd:\n      snapshotter: overlayfs\n" in text
-    assert "\nkubeadm config:\n  apiVersion: kubeadm.k8s.io/v1beta3\n" in text
-    d = plan_dict("x", c, extra_sections=[cluster_section], node_sections={"x-control-plane": [node_section]})
-    assert d["sections"] == {"kubeadm": {"docs": 4}}
-    assert d["nodes"][0]["sections"] == {"containerd": "overlayfs"}
+def test_dry_run_lists_the_steps_create_would_run():
+    from kindlike.create.pipeline import CreateOptions
+    from kindlike.create.plan import dry_run
+    from kindlike.create.steps import STEPS
+
+    c = cfg("nodes:\n- role: control-plane\n").cluster
+    text = dry_run(CreateOptions("x", c), ["w"])
+    assert text.startswith(render_plan("x", c, ["w"]))
+    steps = text.split("\nSteps:\n", 1)[1].splitlines()
+    assert [line.split(":")[0].strip() for line in steps] == [s.title for s in STEPS]
+    assert "  Joining worker nodes 🚜: skipped" in steps
+    assert "  Waiting for nodes Ready ⏳: skipped" in steps
+    assert "  Installing CNI 🔌" in steps
+
+    c = cfg("networking:\n  disableDefaultCNI: true\nnodes:\n- role: control-plane\n- role: worker\n").cluster
+    steps = dry_run(CreateOptions("x", c, wait=90)).split("\nSteps:\n", 1)[1].splitlines()
+    assert "  Joining worker nodes 🚜" in steps
+    assert "  Installing CNI 🔌: skipped (CNI not installed (networking.disableDefaultCNI: true))" in steps
+    assert "  Waiting ≤ 1m30s for nodes Ready ⏳" in steps
+
+
+def test_dry_run_refuses_what_create_refuses():
+    from kindlike.create.pipeline import CreateOptions, create_cluster
+    from kindlike.create.plan import dry_run
+    from kindlike.errors import KindlikeError
+
+    c = cfg("nodes:\n- role: control-plane\n- role: control-plane\n").cluster
+    with pytest.raises(KindlikeError) as planned:
+        dry_run(CreateOptions("ha", c))
+    with pytest.raises(KindlikeError) as created:
+        create_cluster(None, CreateOptions("ha", c))  # refused before the engine is used
+    assert planned.value.lines() == created.value.lines()
+    assert "2 control-plane nodes are not supported yet" in planned.value.message

@@ -1,123 +1,82 @@
 """The creation plan `kindlike create cluster --dry-run` prints.
 
-`plan_dict` builds the data (camelCase keys, like the config) and
-`render_plan` turns that same data into text, so the two never disagree.
+`plan_dict` builds the data (camelCase keys, like the config) from the node
+plans create itself uses (create/provision.py: names, images, published
+ports, mounts), and `render_plan` turns that same data into text, so the two
+never disagree. `dry_run` adds the steps create would run, from its step
+list, after the refusals create makes (pipeline.prepare).
 
-Extension points, for later steps that add what they would render (kubeadm
-config, containerd config, ...):
-  - `extra_sections`: cluster-wide PlanSections, printed after the built-in ones;
-  - `node_sections`: {node name: [PlanSection, ...]}, printed under that node.
-A section's `data` lands in the dict under `sections[key]`.
-
-The published API server port mirrors kind's providers (docker/podman
-provision.go): a single control plane publishes 6443/TCP on
-apiServerAddress:apiServerPort; with several, each control plane publishes it
-on a random loopback port and the external load balancer takes
-apiServerAddress:apiServerPort.
+With several control planes (refused by create for now) each control plane
+publishes the API server on a random loopback port and kind's external load
+balancer takes apiServerAddress:apiServerPort (kind's providers'
+provision.go).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from kindlike.config.naming import load_balancer_name, node_names
-from kindlike.config.types import IP_FAMILY_IPV6, ROLE_CONTROL_PLANE, Cluster, PortMapping
+from kindlike.config.naming import load_balancer_name
+from kindlike.config.types import ClusterConfig
 from kindlike.config.validate import cluster_name_warnings
-from kindlike.defaults import API_SERVER_CONTAINER_PORT
+from kindlike.constants import API_SERVER_CONTAINER_PORT
+from kindlike.create.provision import NodePlan, node_plans
+from kindlike.engines.base import PortSpec
 
 RANDOM_PORT = "<random free port>"
 ENGINE_PORT = "<engine-picked port>"
 
 
-@dataclass(frozen=True)
-class PlanSection:
-    """A block of plan output contributed by a later step."""
-
-    title: str
-    lines: tuple[str, ...] = ()
-    # JSON-able data for plan_dict; stored under `key` (default: the title).
-    data: Any = None
-    key: str | None = None
-
-    @property
-    def dict_key(self) -> str:
-        return self.key or self.title
-
-
-def _port_dict(pm: PortMapping, purpose: str | None = None) -> dict[str, Any]:
+def _port_dict(p: PortSpec, purpose: str | None = None) -> dict[str, Any]:
     return {
-        "listenAddress": pm.listen_address,
-        "hostPort": pm.host_port,
-        "containerPort": pm.container_port,
-        "protocol": pm.protocol,
+        "listenAddress": p.listen_address,
+        "hostPort": p.host_port,
+        "containerPort": p.container_port,
+        "protocol": p.protocol,
         "purpose": purpose,
     }
 
 
-def _api_server_mapping(cfg: Cluster, *, on_load_balancer: bool, several: bool) -> PortMapping:
-    net = cfg.networking
-    if several and not on_load_balancer:
-        loopback = "::1" if net.ip_family == IP_FAMILY_IPV6 else "127.0.0.1"
-        return PortMapping(API_SERVER_CONTAINER_PORT, 0, loopback, "TCP")
-    return PortMapping(API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address, "TCP")
-
-
-def plan_dict(
-    cluster_name: str,
-    cfg: Cluster,
-    warnings: Sequence[str] = (),
-    *,
-    extra_sections: Sequence[PlanSection] = (),
-    node_sections: Mapping[str, Sequence[PlanSection]] | None = None,
-) -> dict[str, Any]:
-    """The plan as data, for `--output json|yaml`."""
-    node_sections = node_sections or {}
-    several = len(cfg.control_planes()) > 1
-    nodes = []
-    for name, role, node in node_names(cfg, cluster_name):
-        ports = []
-        if role == ROLE_CONTROL_PLANE:
-            ports.append(_port_dict(_api_server_mapping(cfg, on_load_balancer=False, several=several), "API server"))
-        ports += [_port_dict(pm) for pm in node.extra_port_mappings]
-        nodes.append(
+def _node_dict(plan: NodePlan) -> dict[str, Any]:
+    node = plan.config
+    ports = [_port_dict(plan.api_server, "API server")] if plan.api_server else []
+    return {
+        "name": plan.name,
+        "role": plan.role,
+        "image": plan.image,
+        "imageDefaulted": node.image_defaulted,
+        "labels": dict(node.labels),
+        "ports": ports + [_port_dict(p) for p in plan.ports],
+        "mounts": [
             {
-                "name": name,
-                "role": role,
-                "image": node.image,
-                "imageDefaulted": node.image_defaulted,
-                "labels": dict(node.labels),
-                "ports": ports,
-                "mounts": [
-                    {
-                        "hostPath": m.absolute_host_path(),
-                        "hostPathAsWritten": m.host_path,
-                        "containerPath": m.container_path,
-                        "readOnly": m.read_only,
-                        "selinuxRelabel": m.selinux_relabel,
-                        "propagation": m.propagation,
-                    }
-                    for m in node.extra_mounts
-                ],
-                "kubeadmConfigPatches": len(node.kubeadm_config_patches),
-                "kubeadmConfigPatchesJSON6902": len(node.kubeadm_config_patches_json6902),
-                "sections": {s.dict_key: s.data for s in node_sections.get(name, ())},
+                "hostPath": spec.host_path,
+                "hostPathAsWritten": m.host_path,
+                "containerPath": spec.container_path,
+                "readOnly": spec.read_only,
+                "selinuxRelabel": spec.selinux_relabel,
+                "propagation": spec.propagation,
             }
-        )
-    load_balancer = None
-    if several:
-        load_balancer = {
-            "name": load_balancer_name(cluster_name),
-            "ports": [_port_dict(_api_server_mapping(cfg, on_load_balancer=True, several=True), "API server")],
-        }
+            for spec, m in zip(plan.mounts, node.extra_mounts)
+        ],
+        "kubeadmConfigPatches": len(node.kubeadm_config_patches),
+        "kubeadmConfigPatchesJSON6902": len(node.kubeadm_config_patches_json6902),
+    }
+
+
+def plan_dict(cluster_name: str, cfg: ClusterConfig, warnings: Sequence[str] = ()) -> dict[str, Any]:
+    """The plan as data, for `--output json|yaml`."""
     net = cfg.networking
+    load_balancer = None
+    if len(cfg.control_planes()) > 1:
+        api = PortSpec(API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address, "TCP")
+        load_balancer = {"name": load_balancer_name(cluster_name), "ports": [_port_dict(api, "API server")]}
     all_warnings = list(warnings)
     for w in cluster_name_warnings(cluster_name):
         if w not in all_warnings:
             all_warnings.append(w)
     return {
         "cluster": cluster_name,
-        "nodes": nodes,
+        "nodes": [_node_dict(p) for p in node_plans(cluster_name, cfg)],
         "loadBalancer": load_balancer,
         "networking": {
             "ipFamily": net.ip_family,
@@ -139,7 +98,6 @@ def plan_dict(
             "containerdConfigPatchesJSON6902": len(cfg.containerd_config_patches_json6902),
         },
         "warnings": all_warnings,
-        "sections": {s.dict_key: s.data for s in extra_sections},
     }
 
 
@@ -185,21 +143,9 @@ def _block(label: str, items: Sequence[str], indent: str) -> list[str]:
     return [f"{indent}{head}{items[0]}"] + [f"{indent}{pad}{item}" for item in items[1:]]
 
 
-def _section_lines(section: PlanSection, indent: str) -> list[str]:
-    return [f"{indent}{section.title}:"] + [f"{indent}  {line}" for line in section.lines]
-
-
-def render_plan(
-    cluster_name: str,
-    cfg: Cluster,
-    warnings: Sequence[str] = (),
-    *,
-    extra_sections: Sequence[PlanSection] = (),
-    node_sections: Mapping[str, Sequence[PlanSection]] | None = None,
-) -> str:
-    """Human-readable plan; see the module docstring for the extension points."""
-    d = plan_dict(cluster_name, cfg, warnings, extra_sections=extra_sections, node_sections=node_sections)
-    node_sections = node_sections or {}
+def render_plan(cluster_name: str, cfg: ClusterConfig, warnings: Sequence[str] = ()) -> str:
+    """Human-readable plan of the config (without the steps: see dry_run)."""
+    d = plan_dict(cluster_name, cfg, warnings)
     out = [f'Plan for cluster "{cluster_name}" (dry run: nothing is created)', ""]
 
     out.append(f"Nodes ({len(d['nodes'])}):")
@@ -217,8 +163,6 @@ def render_plan(
                 f"    kubeadm patches: {n['kubeadmConfigPatches']} merge, "
                 f"{n['kubeadmConfigPatchesJSON6902']} JSON 6902"
             )
-        for section in node_sections.get(n["name"], ()):
-            out += _section_lines(section, "    ")
     if d["loadBalancer"]:
         lb = d["loadBalancer"]
         out.append(f"  {lb['name']} (load balancer for the control planes)")
@@ -256,9 +200,22 @@ def render_plan(
         f"containerd {p['containerdConfigPatches']} TOML merge, "
         f"{p['containerdConfigPatchesJSON6902']} JSON 6902"
     )
-    for section in extra_sections:
-        out.append("")
-        out += _section_lines(section, "")
     if d["warnings"]:
         out += ["", "Warnings:"] + [f"  - {w}" for w in d["warnings"]]
     return "\n".join(out) + "\n"
+
+
+def dry_run(opts, warnings: Sequence[str] = ()) -> str:
+    """What `create cluster --dry-run` prints: the plan and the steps create
+    would run; raises what create would refuse with, before any step."""
+    from kindlike.create.pipeline import planned, prepare
+    from kindlike.create.steps import STEPS
+
+    ctx = prepare(opts)
+    lines = ["", "Steps:"]
+    for step, why in planned(ctx, STEPS):
+        if why is None:
+            lines.append(f"  {step.shown(ctx) if step.shown else step.title}")
+        else:
+            lines.append(f"  {step.title}: skipped" + (f" ({why})" if why else ""))
+    return render_plan(ctx.name, ctx.config, warnings) + "\n".join(lines) + "\n"

@@ -15,16 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kindlike import defaults as _project_defaults
+from kindlike import constants as _project_defaults
 from kindlike.config.types import (
     IP_FAMILY_DUAL,
     IP_FAMILY_IPV4,
     IP_FAMILY_IPV6,
     ROLE_CONTROL_PLANE,
-    Cluster,
+    ClusterConfig,
     Mount,
     Networking,
-    Node,
+    NodeConfig,
     PatchJSON6902,
     PortMapping,
 )
@@ -55,12 +55,12 @@ def default_node_image() -> str:
     return _project_defaults.DEFAULT_NODE_IMAGE
 
 
-def default_cluster() -> Cluster:
+def default_cluster() -> ClusterConfig:
     """The cluster kind builds when no config file is given."""
     return apply_defaults({})
 
 
-def apply_defaults(raw: Mapping[str, Any]) -> Cluster:
+def apply_defaults(raw: Mapping[str, Any]) -> ClusterConfig:
     """Build a defaulted Cluster from a decoded config (a dict keyed by kind's field names).
 
     `raw` holds only the fields the user set, already type-checked by the loader.
@@ -71,7 +71,7 @@ def apply_defaults(raw: Mapping[str, Any]) -> Cluster:
         # kind: "default to a one node cluster"; an explicit `nodes: []` counts as unset too.
         raw_nodes = [{}]
     nodes = tuple(_node(n or {}, net.ip_family) for n in raw_nodes)
-    return Cluster(
+    return ClusterConfig(
         name=raw.get("name") or "",
         nodes=nodes,
         networking=net,
@@ -117,10 +117,10 @@ def _networking(raw: Mapping[str, Any]) -> Networking:
     )
 
 
-def _node(raw: Mapping[str, Any], ip_family: str) -> Node:
+def _node(raw: Mapping[str, Any], ip_family: str) -> NodeConfig:
     image = raw.get("image") or ""
     listen_default = DEFAULT_LISTEN_ADDRESS.get(ip_family, DEFAULT_LISTEN_ADDRESS[IP_FAMILY_IPV4])
-    return Node(
+    return NodeConfig(
         role=raw.get("role") or ROLE_CONTROL_PLANE,
         image=image or default_node_image(),
         image_defaulted=not image,

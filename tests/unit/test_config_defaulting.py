@@ -5,14 +5,14 @@ import textwrap
 
 import pytest
 
-import kindlike.defaults as project_defaults
+import kindlike.constants as project_defaults
 from kindlike.config import apply_defaults, default_cluster, load_config_text
-from kindlike.config.types import Cluster
+from kindlike.config.types import ClusterConfig
 
 HEADER = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n"
 
 
-def cluster(body: str = "") -> Cluster:
+def cluster(body: str = "") -> ClusterConfig:
     return load_config_text(HEADER + textwrap.dedent(body), "t").cluster
 
 

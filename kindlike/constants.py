@@ -1,0 +1,41 @@
+"""Every name and path kindlike's parts must agree on, defined once.
+
+Node paths are where the node image puts things (images/node) or where
+kubeadm writes them; labels are how kindlike finds its containers again, as
+it keeps no state of its own.
+"""
+
+DEFAULT_CLUSTER_NAME = "kindlike"
+# Name `create cluster` uses when neither --image nor the config names one; if
+# it is missing, kindlike builds it (online or offline flavour) and tags it so.
+DEFAULT_NODE_IMAGE = "kindlike/node:latest"
+
+# Prefix of the names kindlike gives what is not a node: the cluster's
+# network and its kubeconfig context/cluster/user entries.
+NAME_PREFIX = "kindlike-"
+
+LABEL_PREFIX = "io.kindlike."
+LABEL_CLUSTER = LABEL_PREFIX + "cluster"
+LABEL_ROLE = LABEL_PREFIX + "role"
+
+ROLE_CONTROL_PLANE = "control-plane"
+ROLE_WORKER = "worker"
+
+API_SERVER_CONTAINER_PORT = 6443
+
+# kind's well-known bootstrap token (pkg/cluster/internal/kubeadm/const.go):
+# the cluster is disposable and the API server is only published on loopback.
+BOOTSTRAP_TOKEN = "abcdef.0123456789abcdef"
+
+# Paths inside a node.
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+KUBEADM_CONF = "/kind/kubeadm.conf"
+CONTAINERD_CONF = "/etc/containerd/config.toml"
+NODE_VERSION_FILE = "/kind/version"
+NODE_KUBECTL = "/usr/bin/kubectl"
+
+# containerd's CLI on the namespace the kubelet uses.
+CTR = ("ctr", "--namespace=k8s.io")
+
+# Engines give every node a volume for /var named <node><VAR_VOLUME_SUFFIX>.
+VAR_VOLUME_SUFFIX = "-var"

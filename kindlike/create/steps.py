@@ -1,0 +1,126 @@
+"""The steps of `create cluster`, in order (kind's create.go action list).
+
+Each step is a title and a function over the shared Context; the work lives
+in the module the step is named after (provision, nodeconfig, bootstrap,
+cni), imported when the step runs so that a dry run loads none of it. To
+add or replace a step, edit STEPS: the loop in pipeline.py, the status
+lines, failure wrapping and cleanup, and the dry-run's step list all follow
+from it.
+"""
+from __future__ import annotations
+
+from kindlike.constants import ROLE_WORKER
+from kindlike.create import provision
+from kindlike.create.pipeline import Context, Note, Step
+from kindlike.duration import format_duration
+from kindlike.runtime import refuse_existing
+
+
+def preflight(ctx: Context, note: Note) -> None:
+    # The fatal host checks (kindlike.doctor) and an existing cluster of the
+    # same name, before anything is created; each raises its own error.
+    from kindlike.doctor import preflight as host_preflight
+
+    host_preflight(ctx.engine, ctx.config, allow_no_resource_limits=ctx.opts.allow_no_resource_limits,
+                   status=ctx.status)
+    refuse_existing(ctx.engine, ctx.name)
+
+
+def ensure_images(ctx: Context, note: Note) -> None:
+    from kindlike.create.imageinfo import ensure_images as ensure
+
+    ctx.images = ensure(ctx.engine, sorted({p.image for p in ctx.plans}), note=note, status=ctx.status)
+
+
+def prepare_nodes(ctx: Context, note: Note) -> None:
+    ctx.created = True
+    ctx.nodes = provision.provision(ctx.engine, ctx.name, ctx.plans)
+
+
+def write_configs(ctx: Context, note: Note) -> None:
+    from kindlike.create import kubeadm, nodeconfig  # kubeadm and containerd configs: YAML and TOML writers
+
+    warning = kubeadm.cgroup_v1_warning(ctx.image.kubernetes_version, ctx.engine.info().cgroup_version)
+    if warning:
+        ctx.status.line(f"WARNING: {warning}")
+    nodeconfig.write_node_configs(ctx.engine, ctx.name, ctx.config, ctx.nodes, ctx.image)
+
+
+def _detail(ctx: Context) -> Note | None:
+    return ctx.status.line if ctx.opts.verbose else None
+
+
+def init_control_plane(ctx: Context, note: Note) -> None:
+    from kindlike.create import bootstrap
+
+    info = ctx.image
+    bootstrap.kubeadm_init(ctx.control_plane, info.has_coredns, single_node=len(ctx.nodes) == 1,
+                           kube_proxy=ctx.config.networking.kube_proxy_mode != "none", log=_detail(ctx))
+    if not info.has_coredns:
+        note("no CoreDNS in the image: addon skipped")
+
+
+def join_workers(ctx: Context, note: Note) -> None:
+    from kindlike.create import bootstrap
+
+    bootstrap.kubeadm_join(ctx.workers, log=_detail(ctx))
+
+
+def pod_network(ctx: Context, note: Note) -> None:
+    from kindlike.create import cni
+
+    if ctx.image.cni == "none":
+        note(f"none: image {ctx.image.ref} has no CNI manifest")
+        return
+    cni.install_cni(ctx.control_plane, ctx.config.networking.pod_subnet)
+    ctx.cni = ctx.image.cni
+    note(ctx.image.cni_title)
+
+
+def default_storage(ctx: Context, note: Note) -> None:
+    from kindlike.create import cni
+
+    if not ctx.image.storage_manifest:
+        note(f"none: image {ctx.image.ref} has no storage manifest")
+        return
+    cni.install_storage(ctx.control_plane, ctx.image.storage_manifest)
+    note("local-path, default class standard")
+
+
+def wait_ready(ctx: Context, note: Note) -> None:
+    from kindlike.create import bootstrap
+
+    bootstrap.wait_ready(ctx.control_plane, ctx.opts.wait)
+
+
+def export_kubeconfig(ctx: Context, note: Note) -> None:
+    from kindlike import kubeconfig as kc
+
+    ctx.kubeconfig_path = str(kc.merge(ctx.name, kc.cluster_kubeconfig(ctx.engine, ctx.name), ctx.opts.kubeconfig))
+
+
+def _no_workers(ctx: Context) -> str | None:
+    return None if any(p.role == ROLE_WORKER for p in ctx.plans) else ""
+
+
+def _cni_disabled(ctx: Context) -> str | None:
+    return "CNI not installed (networking.disableDefaultCNI: true)" if ctx.config.networking.disable_default_cni \
+        else None
+
+
+STEPS: list[Step] = [
+    Step("Checking the host 🩺", preflight, check=True),
+    Step("Ensuring node image 🖼", ensure_images),
+    Step("Preparing nodes 📦", prepare_nodes),
+    Step("Writing configuration 📜", write_configs),
+    Step("Starting control-plane 🕹️", init_control_plane),
+    # Workers join before the pod network is applied: joining needs only the
+    # API server, and Flannel's DaemonSet then starts on every node at once.
+    Step("Joining worker nodes 🚜", join_workers, skip=_no_workers),
+    # The image's CNI manifest (Flannel), one step so it can be replaced whole.
+    Step("Installing CNI 🔌", pod_network, skip=_cni_disabled),
+    Step("Installing StorageClass 💾", default_storage),
+    Step("Waiting for nodes Ready ⏳", wait_ready, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
+         shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for nodes Ready ⏳"),
+    Step("Exporting kubeconfig 🔑", export_kubeconfig),
+]

@@ -1,0 +1,151 @@
+"""A cluster as it exists in the engine: its names, labels and network, its
+nodes, how clusters are listed and how one is deleted.
+
+Cluster state lives only in container labels (io.kindlike.cluster and
+io.kindlike.role), so everything here is derived from the engine. A node is
+something you can exec in, with a name and a role: cluster actions only ever
+use `Node`, so they never know which engine runs it (kind's nodes.Node).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kindlike.constants import (
+    LABEL_CLUSTER,
+    LABEL_ROLE,
+    NAME_PREFIX,
+    ROLE_CONTROL_PLANE,
+    ROLE_WORKER,
+    VAR_VOLUME_SUFFIX,
+)
+from kindlike.errors import ClusterError, ExecError
+
+if TYPE_CHECKING:  # annotations only: `kindlike get`/`delete` need no engine types loaded
+    from kindlike.engines.base import Engine, ExecResult
+
+ROLE_ORDER = {ROLE_CONTROL_PLANE: 0, ROLE_WORKER: 1}
+
+
+@dataclass
+class Node:
+    name: str
+    role: str
+    engine: Engine
+    network: str = ""
+
+    def exec(self, *cmd: str, stdin: bytes | str | None = None, env: dict[str, str] | None = None,
+             timeout: float | None = None, check: bool = True) -> ExecResult:
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        res = self.engine.exec(self.name, list(cmd), stdin=data, env=env, timeout=timeout)
+        if check and res.code != 0:
+            raise ExecError(self.name, list(cmd), res.code, res.output)
+        return res
+
+    def output(self, *cmd: str, **kw) -> str:
+        return self.exec(*cmd, **kw).stdout
+
+    def write_file(self, path: str, content: bytes | str, mode: int = 0o644) -> None:
+        data = content.encode() if isinstance(content, str) else content
+        self.engine.copy_to(self.name, data, path, mode)
+
+    def read_file(self, path: str) -> str:
+        return self.output("cat", path)
+
+    def copy_from(self, src: str, dest: Path) -> None:
+        self.engine.copy_from(self.name, src, dest)
+
+    def ips(self) -> tuple[str, str]:
+        return self.engine.container_ips(self.name, self.network)
+
+    @property
+    def ip(self) -> str:
+        v4, v6 = self.ips()
+        return v4 or v6
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# -- names and labels ---------------------------------------------------------
+
+def network_name(cluster: str) -> str:
+    return f"{NAME_PREFIX}{cluster}"
+
+
+def cluster_labels(cluster: str) -> dict[str, str]:
+    return {LABEL_CLUSTER: cluster}
+
+
+def node_labels(cluster: str, role: str) -> dict[str, str]:
+    return {**cluster_labels(cluster), LABEL_ROLE: role}
+
+
+def _cluster_of_volume(volume: str) -> str | None:
+    # Volumes are named <node>-var and nodes <cluster>-<role>[N].
+    node = volume[: -len(VAR_VOLUME_SUFFIX)]
+    for role in (ROLE_CONTROL_PLANE, ROLE_WORKER):
+        i = node.rfind("-" + role)
+        if i > 0:
+            return node[:i]
+    return None
+
+
+# -- listing ------------------------------------------------------------------
+
+def list_clusters(engine: Engine, include_leftovers: bool = False) -> list[str]:
+    """Clusters by their node containers; with include_leftovers, also the
+    ones whose containers are gone but whose labelled volumes or network
+    remain (what `delete clusters --all` must clean too)."""
+    any_cluster = {LABEL_CLUSTER: None}
+    names = {c.labels.get(LABEL_CLUSTER) for c in engine.list_containers(any_cluster)}
+    if include_leftovers:
+        for net in engine.list_networks(any_cluster):
+            if net.startswith(NAME_PREFIX):
+                names.add(net[len(NAME_PREFIX):])
+        for vol in engine.list_volumes(any_cluster):
+            if vol.endswith(VAR_VOLUME_SUFFIX):
+                names.add(_cluster_of_volume(vol))
+    return sorted(n for n in names if n)
+
+
+def node_container_names(engine: Engine, cluster: str) -> list[str]:
+    return [c.name for c in engine.list_containers(cluster_labels(cluster))]
+
+
+def list_nodes(engine: Engine, cluster: str) -> list[Node]:
+    """Every node, control planes first."""
+    found = engine.list_containers(cluster_labels(cluster))
+    nodes = [Node(c.name, c.labels.get(LABEL_ROLE, ""), engine, network_name(cluster)) for c in found]
+    return sorted(nodes, key=lambda n: (ROLE_ORDER.get(n.role, 9), n.name))
+
+
+def control_planes(engine: Engine, cluster: str) -> list[Node]:
+    """The cluster's control-plane nodes; ClusterError when it has no nodes at all."""
+    nodes = list_nodes(engine, cluster)
+    if not nodes:
+        raise ClusterError(f"no cluster named {cluster!r}", fix="see `kindlike get clusters`")
+    return [n for n in nodes if n.role == ROLE_CONTROL_PLANE]
+
+
+def refuse_existing(engine: Engine, cluster: str) -> None:
+    if node_container_names(engine, cluster):
+        raise ClusterError(f"cluster {cluster!r} already exists",
+                           fix=f"delete it first (kindlike delete cluster --name {cluster}) or pick another --name")
+
+
+# -- deletion -----------------------------------------------------------------
+
+def delete_cluster(engine: Engine, cluster: str) -> dict[str, list[str]]:
+    """Remove every container, volume and the network of a cluster; what was
+    removed is returned so callers can say so (and tests can check)."""
+    labels = cluster_labels(cluster)
+    containers = node_container_names(engine, cluster)
+    engine.remove_containers(containers)
+    volumes = engine.remove_volumes(labels)
+    networks = []
+    for net in set(engine.list_networks(labels)) | {network_name(cluster)}:
+        if engine.delete_network(net):
+            networks.append(net)
+    return {"containers": containers, "volumes": volumes, "networks": networks}
