@@ -32,15 +32,16 @@ class Component:
 
 
 # containerd 2.2 and runc 1.4 still run on a cgroup v1 host (newer lines
-# deprecate it); Flannel's own CNI plugin module is not on the proxy, and
-# containernetworking/plugins v1.0.1 is the last release that carried it.
+# deprecate it). Flannel's own CNI plugin module (flannel-io/cni-plugin) is
+# not on the proxy; containernetworking/plugins carried the same plugin up to
+# v0.9.x (v0.9.1 is the newest the proxy serves with it).
 COMPONENTS = (
     Component("containerd", "github.com/containerd/containerd/v2", "v2.2.9", "containerd, ctr, containerd-shim-runc-v2"),
     Component("runc", "github.com/opencontainers/runc", "v1.4.4", "runc (seccomp, static)"),
     Component("crictl", "sigs.k8s.io/cri-tools", "v1.37.0", "crictl"),
     Component("cni_plugins", "github.com/containernetworking/plugins", "v1.9.1",
               "bridge, host-local, loopback, portmap, ptp"),
-    Component("flannel_cni", "github.com/containernetworking/plugins", "v1.0.1", "the flannel CNI plugin"),
+    Component("flannel_cni", "github.com/containernetworking/plugins", "v0.9.1", "the flannel CNI plugin"),
     Component("flannel", "github.com/flannel-io/flannel", "v0.28.10", "flanneld"),
     Component("local_path", "github.com/rancher/local-path-provisioner", "v0.0.30", "local-path-provisioner"),
 )

@@ -248,7 +248,7 @@ build_cni() {
         part_end "$part" "CNI plugins $v"
     fi
     # Flannel's own CNI plugin (github.com/flannel-io/cni-plugin) is not on the
-    # proxy; the same plugin lived in containernetworking/plugins until v1.0.x.
+    # proxy; the same plugin lived in containernetworking/plugins until v0.9.x.
     v=$FLANNEL_CNI_VERSION
     part=$CACHE/parts/flannel-cni-$v
     if build_simple flannel-cni "$v"; then
