@@ -233,7 +233,7 @@ def resolve_images(engine: Engine, refs: Iterable[str]) -> list[ImageToLoad]:
     docker.io/NAME (what a pod spec's NAME means) finds them too."""
     found, missing = [], []
     for ref in refs:
-        if not ref or ref.startswith("sha256:") or _DIGEST.match(ref):
+        if not ref or ref.startswith("sha256:") or _DIGEST.fullmatch(ref):
             raise ImageNotFoundError(f"{ref!r} is not an image name",
                                      fix="name images by repository and tag (e.g. myapp:1), not by ID")
         candidates = [ref]

@@ -23,7 +23,6 @@ from typing import Any
 
 from kindlike.config.naming import load_balancer_name, node_names
 from kindlike.config.types import IP_FAMILY_IPV6, ROLE_CONTROL_PLANE, Cluster, PortMapping
-from kindlike.config.validate import cluster_name_warnings
 from kindlike.defaults import API_SERVER_CONTAINER_PORT
 
 RANDOM_PORT = "<random free port>"
@@ -112,9 +111,6 @@ def plan_dict(
         }
     net = cfg.networking
     all_warnings = list(warnings)
-    for w in cluster_name_warnings(cluster_name):
-        if w not in all_warnings:
-            all_warnings.append(w)
     return {
         "cluster": cluster_name,
         "nodes": nodes,

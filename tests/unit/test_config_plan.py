@@ -180,14 +180,6 @@ def test_plan_dict_is_json_serialisable_and_complete():
     assert d["warnings"] == ["w"]
 
 
-def test_long_cluster_names_add_kinds_warning_once():
-    name = "n" * 51
-    c = cfg().cluster
-    assert len(plan_dict(name, c)["warnings"]) == 1
-    already = plan_dict(name, c, plan_dict(name, c)["warnings"])["warnings"]
-    assert len(already) == 1
-
-
 def test_extra_sections_extend_text_and_data():
     c = cfg().cluster
     cluster_section = PlanSection("kubeadm config", ("apiVersion: kubeadm.k8s.io/v1beta3",), data={"docs": 4}, key="kubeadm")
