@@ -46,7 +46,11 @@ def create_cluster(state: State, name, config_path, image, retain, wait, kubecon
     wait_s = parse_duration(wait)
     loaded = load_config(config_path)
     cfg = loaded.cluster.with_node_image(image) if image else loaded.cluster
-    name = cluster_name(name, cfg.name or None)
+    name = cluster_name(name, cfg.name or None, cfg)
+    from kindlike.create.pipeline import check_before_create
+
+    # The dry run reports what create would refuse before building anything.
+    check_before_create(cfg, kubeconfig)
     if dry_run:
         click.echo(render_plan(name, cfg, list(loaded.warnings)), nl=False)
         return

@@ -6,6 +6,7 @@ the step (and node), and everything this run created is removed unless
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from kindlike import defaults
@@ -13,7 +14,7 @@ from kindlike.config.types import Cluster as ClusterConfig
 from kindlike.create import bootstrap, cni, nodeconfig, provision
 from kindlike.create.imageinfo import ImageInfo, ensure_images
 from kindlike.engines.base import Engine, MountSpec, PortSpec
-from kindlike.errors import ClusterError, KindlikeError, StepError
+from kindlike.errors import ClusterError, ConfigError, KindlikeError, StepError
 from kindlike.nodes import Node
 from kindlike.status import Status
 
@@ -68,6 +69,22 @@ def plans_from_config(name: str, cfg: ClusterConfig) -> list[provision.NodePlan]
     return plans
 
 
+def check_before_create(cfg: ClusterConfig, kubeconfig: str | None) -> None:
+    """What would otherwise fail only after the nodes are built: a missing
+    hostPath, a kubeconfig that cannot be written."""
+    from kindlike import kubeconfig as kc
+
+    # Docker would create a missing hostPath as an empty root-owned directory
+    # and Podman refuses it; kindlike refuses it under both (kind says nothing).
+    missing = [f'nodes[{i}].extraMounts[{j}].hostPath: "{m.host_path}" does not exist '
+               "(create it first, or fix the path)"
+               for i, node in enumerate(cfg.nodes) for j, m in enumerate(node.extra_mounts)
+               if not os.path.lexists(m.absolute_host_path())]
+    if missing:
+        raise ConfigError(missing)
+    kc.check_writable(kc.default_path(kubeconfig))
+
+
 def refuse_unsupported(cfg: ClusterConfig) -> None:
     if len(cfg.control_planes()) > 1:
         raise KindlikeError(
@@ -79,6 +96,7 @@ def refuse_unsupported(cfg: ClusterConfig) -> None:
 def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
     cfg = opts.config.with_node_image(opts.image) if opts.image else opts.config
     refuse_unsupported(cfg)
+    check_before_create(cfg, opts.kubeconfig)
     st = opts.status
     # -- preflight (kindlike.doctor): the fatal host checks, before anything
     # is created; raises PreflightError (one line + fix per failure).
