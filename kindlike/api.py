@@ -135,7 +135,7 @@ class Cluster:
         cfg, warnings = load_config_source(config)
         if image:
             cfg = cfg.with_node_image(image)
-        name = resolve_cluster_name(name, os.environ, cfg.name or None)
+        name = resolve_cluster_name(name, os.environ, cfg.name or None, cfg)
         self = cls(name, engine=engine, provider=provider, kubeconfig=kubeconfig)
         try:
             status = Status(quiet=not verbose)

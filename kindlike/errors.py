@@ -6,6 +6,13 @@ non-zero, showing a traceback only with -v.
 """
 from __future__ import annotations
 
+import re
+
+# Printed problems echo the user's values: a newline would split the line and
+# a terminal escape would act, so both are shown escaped; a huge value is cut.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_PROBLEM_MAX = 400
+
 
 class KindlikeError(Exception):
     """Base class of every error kindlike reports to a user."""
@@ -27,13 +34,21 @@ class ConfigError(KindlikeError):
     each starting with the field path (e.g. `nodes[1].role: ...`)."""
 
     def __init__(self, problems: list[str], source: str = "config"):
-        self.problems = list(problems)
-        self.source = source
+        self.problems = [_one_line(p) for p in problems]
+        self.source = _one_line(source)
         n = len(self.problems)
         super().__init__(f"{source} is invalid ({n} problem{'s' if n != 1 else ''})")
 
     def lines(self) -> list[str]:
         return [f"ERROR: {self.message}"] + [f"  {p}" for p in self.problems]
+
+
+def _one_line(text: str) -> str:
+    if len(text) > _PROBLEM_MAX:
+        # The middle goes: the field path leads and the hint on fixing it ends the line.
+        half = _PROBLEM_MAX // 2
+        text = f"{text[:half]}...({len(text) - 2 * half} characters)...{text[-half:]}"
+    return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class EngineError(KindlikeError):

@@ -2,21 +2,26 @@
 
 The merge is written atomically (temp file + rename) while holding
 `<file>.lock`, the same lock file client-go (kubectl) takes, so concurrent
-kindlike runs and kubectl never see a torn or lost update.
+kindlike runs and kubectl never see a torn or lost update. A symlinked file is
+written through the link and keeps its mode; a read-only one is refused.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import stat
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
-from kindlike import constants
+from kindlike import constants, pids
 from kindlike.constants import ADMIN_CONF
 from kindlike.errors import ClusterError, KindlikeError
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def context_name(cluster: str) -> str:
@@ -74,6 +79,12 @@ def cluster_kubeconfig(engine, cluster: str, internal: bool = False) -> str:
     return yaml.safe_dump(rewrite(res.stdout, cluster, server), sort_keys=False)
 
 
+# kubectl's lock files are empty and held for milliseconds: an empty one this
+# old was left by a crash. kindlike's hold its pid, so a dead holder shows at once.
+_EMPTY_LOCK_STALE_AFTER = 5.0
+_ELSEWHERE = "or pass --kubeconfig another file"
+
+
 @contextlib.contextmanager
 def locked(path: Path, timeout: float = 30):
     lock = Path(str(path) + ".lock")
@@ -82,13 +93,19 @@ def locked(path: Path, timeout: float = 30):
     while True:
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            os.close(fd)
-            break
         except FileExistsError:
+            if _remove_if_stale(lock):
+                continue
             if time.monotonic() > deadline:
-                raise KindlikeError(f"kubeconfig {path} is locked by {lock}",
+                holder = _read_lock(lock)
+                raise KindlikeError(f"kubeconfig {path} is locked by {lock}"
+                                    + (f" (process {holder})" if holder else ""),
                                     fix=f"if no kubectl or kindlike is running, remove {lock}")
             time.sleep(0.05)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        break
     try:
         yield
     finally:
@@ -96,27 +113,119 @@ def locked(path: Path, timeout: float = 30):
             lock.unlink()
 
 
-def _load(path: Path) -> dict:
+def _read_lock(lock: Path) -> str:
+    with contextlib.suppress(OSError):
+        return lock.read_text(errors="replace").strip()[:20]
+    return ""
+
+
+def _remove_if_stale(lock: Path) -> bool:
+    """Remove a lock its holder left behind; True when the lock is gone.
+
+    Waiters serialise the removal with flock on the lock file and check that
+    the path still names that file, so two of them cannot both judge one stale
+    lock and remove the fresh lock a third has just taken in its place.
+    """
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # another waiter is looking at it
+        st = os.fstat(fd)
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        if holder.isdigit():
+            stale = not pids.alive(int(holder))
+        else:
+            stale = time.time() - st.st_mtime > _EMPTY_LOCK_STALE_AFTER
+        try:
+            if not stale or os.stat(lock).st_ino != st.st_ino:
+                return False
+            os.unlink(lock)
+        except FileNotFoundError:
+            pass
+        return True
+    finally:
+        os.close(fd)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse a kubeconfig kindlike could not merge into, before anything is created."""
+    real = Path(os.path.realpath(path))
+    with _os_errors(path):
+        if real.is_dir():
+            raise KindlikeError(f"kubeconfig {path} is a directory",
+                                fix=f"pass --kubeconfig a file path, e.g. {path / 'config'}")
+        if real.exists():
+            _load(real, path)
+            if not os.access(real, os.W_OK) or not real.stat().st_mode & 0o222:
+                # Replacing it would succeed (the directory is writable), but the mode is the user's wish.
+                raise KindlikeError(f"kubeconfig {path} is read-only",
+                                    fix=f"make it writable (chmod u+w {real}) {_ELSEWHERE}")
+        for where in (real.parent, Path(str(path) + ".lock").parent):
+            existing = next(p for p in (where, *where.parents) if p.exists())
+            if not existing.is_dir():
+                raise KindlikeError(f"cannot write kubeconfig {path}: {existing} is not a directory",
+                                    fix=f"pass --kubeconfig a file whose directories exist or can be created")
+            if not os.access(existing, os.W_OK | os.X_OK):
+                raise KindlikeError(f"cannot write kubeconfig {path}: {existing} is not writable",
+                                    fix=f"make {existing} writable {_ELSEWHERE}")
+
+
+@contextlib.contextmanager
+def _os_errors(path: Path):
+    """One line and a fix for what the file system refuses."""
+    try:
+        yield
+    except KindlikeError:
+        raise
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename and str(e.filename) != str(path) else ""
+        raise KindlikeError(f"cannot write kubeconfig {path}: {e.strerror or e}{where}",
+                            fix=f"check the permissions of {path} and its directory, {_ELSEWHERE}") from e
+
+
+def _load(path: Path, named: Path | None = None) -> dict:
+    named = named or path
     if not path.exists() or path.stat().st_size == 0:
         return {"apiVersion": "v1", "kind": "Config", "preferences": {}, "clusters": [], "users": [], "contexts": [],
                 "current-context": ""}
+    fix = f"repair it, or move it aside (mv {named} {named}.bak), {_ELSEWHERE}"
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except yaml.YAMLError as e:
-        raise KindlikeError(f"kubeconfig {path} is not valid YAML: {e}".splitlines()[0])
+        raise KindlikeError(f"kubeconfig {named} is not valid YAML: {e}".splitlines()[0], fix=fix) from None
+    except UnicodeDecodeError:
+        raise KindlikeError(f"kubeconfig {named} is not UTF-8 text", fix=fix) from None
+    doc = doc if doc is not None else {}
+    if not isinstance(doc, dict):
+        raise KindlikeError(f"kubeconfig {named} is not a kubeconfig (a YAML mapping), it holds a {type(doc).__name__}",
+                            fix=fix)
     for key in ("clusters", "users", "contexts"):
         doc[key] = doc.get(key) or []
+        if not isinstance(doc[key], list) or not all(isinstance(e, dict) for e in doc[key]):
+            raise KindlikeError(f"kubeconfig {named}: {key} is not a list of mappings", fix=fix)
     return doc
 
 
 def _write_atomic(path: Path, doc: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    """Replace the file, through a symlink (the link stays, as with kubectl),
+    keeping its mode and owner."""
+    real = Path(os.path.realpath(path))
+    real.parent.mkdir(parents=True, exist_ok=True)
+    old = real.stat() if real.exists() else None
+    fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.")
     try:
         with os.fdopen(fd, "w") as f:
             yaml.safe_dump(doc, f, sort_keys=False)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        os.chmod(tmp, stat.S_IMODE(old.st_mode) if old else 0o600)
+        if old and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+            with contextlib.suppress(OSError):
+                os.chown(tmp, old.st_uid, old.st_gid)
+        os.replace(tmp, real)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -128,7 +237,8 @@ def merge(cluster: str, kubeconfig_text: str, path: str | None = None, set_curre
     target = default_path(path)
     new = yaml.safe_load(kubeconfig_text)
     name = context_name(cluster)
-    with locked(target):
+    check_writable(target)
+    with _os_errors(target), locked(target):
         doc = _load(target)
         for key in ("clusters", "users", "contexts"):
             doc[key] = [e for e in doc[key] if e.get("name") != name] + new[key]
@@ -144,7 +254,7 @@ def remove_cluster_entries(cluster: str, path: str | None = None) -> bool:
     if not target.exists():
         return False
     name = context_name(cluster)
-    with locked(target):
+    with _os_errors(target), locked(target):
         doc = _load(target)
         before = sum(len(doc[k]) for k in ("clusters", "users", "contexts"))
         for key in ("clusters", "users", "contexts"):

@@ -214,7 +214,7 @@ def resolve_images(engine: Engine, refs: Iterable[str]) -> list[ImageToLoad]:
     (Engine.image_candidates: Podman's localhost/NAME)."""
     found, missing = [], []
     for ref in refs:
-        if not ref or ref.startswith("sha256:") or _DIGEST.match(ref):
+        if not ref or ref.startswith("sha256:") or _DIGEST.fullmatch(ref):
             raise ImageNotFoundError(f"{ref!r} is not an image name",
                                      fix="name images by repository and tag (e.g. myapp:1), not by ID")
         hit = next((c for c in engine.image_candidates(ref) if engine.image_exists(c)), None)

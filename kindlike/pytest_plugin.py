@@ -47,6 +47,7 @@ from typing import Iterator
 
 import pytest
 
+from kindlike import pids
 from kindlike.api import Cluster
 from kindlike.errors import KindlikeError
 
@@ -171,7 +172,7 @@ class SharedCluster:
         for line in self._read("users").split():
             with contextlib.suppress(ValueError):
                 pid = int(line)
-                if _alive(pid):
+                if pids.alive(pid):
                     alive.append(pid)
         return alive
 
@@ -269,16 +270,6 @@ class SharedCluster:
             with contextlib.suppress(OSError):
                 self.state_dir.rmdir()
             return what
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ---------------------------------------------------------------------------

@@ -62,9 +62,9 @@ def name_option(f):
 
 
 
-def cluster_name(flag: str | None, config_name: str | None = None) -> str:
+def cluster_name(flag: str | None, config_name: str | None = None, cluster_cfg=None) -> str:
     """kind's precedence: --name > KINDLIKE_CLUSTER_NAME > config name > default;
-    the winning name is validated."""
+    the winning name is validated (against the config's node names when given)."""
     from kindlike.config.naming import resolve_cluster_name
 
-    return resolve_cluster_name(flag, os.environ, config_name)
+    return resolve_cluster_name(flag, os.environ, config_name, cluster_cfg)

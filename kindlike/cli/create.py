@@ -46,7 +46,7 @@ def create_cluster(state: State, name, config_path, image, retain, wait, kubecon
     wait_s = parse_duration(wait)
     loaded = load_config(config_path)
     cfg = loaded.cluster.with_node_image(image) if image else loaded.cluster
-    name = cluster_name(name, cfg.name or None)
+    name = cluster_name(name, cfg.name or None, cfg)
     opts = CreateOptions(name=name, config=cfg, retain=retain, wait=wait_s, kubeconfig=kubeconfig,
                          status=state.status, allow_no_resource_limits=allow_no_resource_limits,
                          verbose=state.verbosity > 0)

@@ -30,14 +30,17 @@ def doctor(state: State, output: str, config_path: str | None) -> None:
     from kindlike.errors import NoEngineError
 
     cfg = load_config(config_path or "").cluster
-    engine, error, fix = None, "", ""
+    from kindlike.engines.detect import requested_provider
+
+    engine, error, fix, provider = None, "", "", None
     try:
+        provider = requested_provider(state.provider)
         engine = state.engine
     except NoEngineError as e:
         error, fix = e.message, ""
     except KindlikeError as e:  # e.g. an unknown KINDLIKE_PROVIDER
         error, fix = e.message, e.fix or ""
-    checks = run_doctor(engine, engine_error=error, engine_fix=fix, provider=state.provider, cluster_cfg=cfg)
+    checks = run_doctor(engine, engine_error=error, engine_fix=fix, provider=provider, cluster_cfg=cfg)
     click.echo(render_json(checks) if output == "json" else render_text(checks), nl=output == "json")
     code = exit_code(checks)
     if code:

@@ -14,7 +14,9 @@ from kindlike.errors import KindlikeError
 @click.option("-v", "verbose", count=True, help="More output; tracebacks on errors (repeat for more).")
 @click.option("--verbosity", type=int, default=0, metavar="N", help="Log verbosity level, as kind's -v N.")
 @click.option("-q", "--quiet", is_flag=True, help="Silence everything but errors and requested output.")
-@click.option("--provider", type=click.Choice(["docker", "podman"]), default=None, envvar="KINDLIKE_PROVIDER",
+# KINDLIKE_PROVIDER is read when an engine is needed (engines.detect), so a bad
+# value is reported under its own name and does not stop `kindlike version`.
+@click.option("--provider", type=click.Choice(["docker", "podman"]), default=None,
               help="Container engine (default: $KINDLIKE_PROVIDER, else auto-detect).")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, verbosity: int, quiet: bool, provider: str | None) -> None:

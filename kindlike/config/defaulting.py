@@ -149,7 +149,8 @@ def _port_mapping(raw: Mapping[str, Any], listen_default: str) -> PortMapping:
         container_port=int(raw.get("containerPort") or 0),
         host_port=int(raw.get("hostPort") or 0),
         listen_address=raw.get("listenAddress") or listen_default,
-        protocol=raw.get("protocol") or DEFAULT_PROTOCOL,
+        # kind upper-cases the protocol, so `udp` is UDP.
+        protocol=(raw.get("protocol") or DEFAULT_PROTOCOL).upper(),
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kindlike.config.types import ClusterConfig, NodeConfig
-from kindlike.config.validate import validate_cluster_name
+from kindlike.config.validate import node_name_problems, validate_cluster_name
 from kindlike.constants import DEFAULT_CLUSTER_NAME
 from kindlike.errors import ConfigError
 
@@ -27,8 +27,10 @@ def resolve_cluster_name(
     flag: str | None,
     env: Mapping[str, str] | str | None,
     config_name: str | None,
+    cluster_cfg: ClusterConfig | None = None,
 ) -> str:
-    """The cluster name to use; raises ConfigError if the winning name is invalid.
+    """The cluster name to use; raises ConfigError if the winning name is invalid
+    (or, given the config, makes a node name too long for a hostname).
 
     `env` is either the environment (a mapping, e.g. os.environ, read for
     KINDLIKE_CLUSTER_NAME) or that variable's value. Empty values count as unset.
@@ -41,6 +43,8 @@ def resolve_cluster_name(
     ):
         if value:
             problems = validate_cluster_name(value, where)
+            if not problems and cluster_cfg is not None:
+                problems = node_name_problems(value, cluster_cfg, where)
             if problems:
                 raise ConfigError(problems, source="cluster name")
             return value

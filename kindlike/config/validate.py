@@ -12,12 +12,12 @@ From kind's pkg/internal/apis/config/validate.go:
     (0.0.0.0 and :: conflict with every address; hostPort 0 and -1 never conflict)
 
 From kind's providers (they reject these while creating the nodes):
-  - protocol is TCP, UDP or SCTP
+  - protocol is TCP, UDP or SCTP, in any case (kind upper-cases it)
 
 Checked here although kind does not, because the engine, kubelet or kubeadm
 would refuse them during `create`: containerPort 1..65535; listenAddress and
 apiServerAddress are IP addresses; hostPath/containerPath set, containerPath
-absolute; propagation one of None, HostToContainer, Bidirectional (kind
+absolute, neither holding ":" (the engines' bind syntax splits on it); propagation one of None, HostToContainer, Bidirectional (kind
 silently falls back to None); Kubernetes label syntax; no host port bound twice
 anywhere in the cluster, the API server's included; the cluster name starts
 with a letter or digit (it prefixes container names); patches parse.
@@ -45,8 +45,9 @@ from kindlike.config.types import (
 )
 
 VALID_NAME_RE = re.compile(r"^[a-z0-9.-]+$")
-# kind warns past this: "-control-plane" (14 chars) must still fit a 64-char hostname.
-CLUSTER_NAME_MAX = 50
+# A node's hostname is its name: the kernel takes 64 characters, a DNS label 63.
+# (kind only warns about cluster names over 50 characters.)
+HOSTNAME_MAX = 63
 
 _LABEL_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -70,7 +71,7 @@ _ALLOWED_RESTRICTED_LABELS = {
 
 def validate_cluster_name(name: str, path: str = "name") -> list[str]:
     """Problems with a cluster name; `path` says where it came from (name, --name, ...)."""
-    if not VALID_NAME_RE.match(name):
+    if not VALID_NAME_RE.fullmatch(name):
         return [f'{path}: "{name}" is not a valid cluster name (use only a-z, 0-9, "." and "-"; '
                 f"cluster names must match {VALID_NAME_RE.pattern})"]
     if not name[0].isalnum():
@@ -79,11 +80,20 @@ def validate_cluster_name(name: str, path: str = "name") -> list[str]:
     return []
 
 
-def cluster_name_warnings(name: str) -> list[str]:
-    if len(name) > CLUSTER_NAME_MAX:
-        return [f'cluster name "{name}" is probably too long ({len(name)} characters, over '
-                f"{CLUSTER_NAME_MAX}), this might not work properly on some systems"]
-    return []
+def node_name_problems(name: str, cluster: Cluster, path: str = "name") -> list[str]:
+    """Whether every node name the config implies fits a hostname (with several
+    control planes, kind's external load balancer is one of them)."""
+    from kindlike.config.naming import load_balancer_name, node_names  # naming imports this module
+
+    names = [n for n, _, _ in node_names(cluster, name)]
+    if len(cluster.control_planes()) > 1:
+        names.append(load_balancer_name(name))
+    longest = max(names, key=len, default="")
+    if len(longest) <= HOSTNAME_MAX:
+        return []
+    return [f'{path}: "{name}" is too long: node "{longest}" would get a {len(longest)}-character hostname '
+            f"(at most {HOSTNAME_MAX}); use a cluster name of at most "
+            f"{len(name) - len(longest) + HOSTNAME_MAX} characters"]
 
 
 def validate_cluster(cluster: ClusterConfig) -> tuple[list[str], list[str]]:
@@ -100,8 +110,7 @@ class _Validator:
 
     def cluster(self, c: ClusterConfig) -> None:
         if c.name:
-            self.problems += validate_cluster_name(c.name)
-            self.warnings += cluster_name_warnings(c.name)
+            self.problems += validate_cluster_name(c.name) or node_name_problems(c.name, c)
         self.networking(c)
         for i, node in enumerate(c.nodes):
             self.node(node, f"nodes[{i}]", c.networking.ip_family)
@@ -210,6 +219,8 @@ class _Validator:
                 self.problems.append(f"{mpath}.containerPath: required (where it appears in the node)")
             elif not m.container_path.startswith("/"):
                 self.problems.append(f'{mpath}.containerPath: "{m.container_path}" must be an absolute path')
+            self.bind_path(m.host_path, f"{mpath}.hostPath")
+            self.bind_path(m.container_path, f"{mpath}.containerPath")
             if m.propagation not in PROPAGATIONS:
                 self.problems.append(
                     f'{mpath}.propagation: "{m.propagation}" is not valid (one of {", ".join(PROPAGATIONS)})'
@@ -231,6 +242,15 @@ class _Validator:
                 )
         self.kubeadm_patches(node.kubeadm_config_patches, node.kubeadm_config_patches_json6902, path)
 
+    def bind_path(self, value: str, path: str) -> None:
+        # Engines take a bind as "host:container:options", so a ":" would split
+        # the path (Docker and Podman alike), and no path holds a NUL.
+        if ":" in value:
+            self.problems.append(f'{path}: "{value}" contains ":", which container engines cannot bind '
+                                 "(rename the file or directory, or bind a parent without it)")
+        elif any(ord(c) < 32 for c in value):
+            self.problems.append(f'{path}: "{value}" contains a control character')
+
     def port(self, port: int, path: str) -> None:
         # -1 asks the engine to pick the port (kind's validatePort).
         if not -1 <= port <= 65535:
@@ -240,14 +260,14 @@ class _Validator:
         prefix, slash, name = key.rpartition("/")
         if not slash:
             prefix, name = "", key
-        if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN_RE.match(prefix)):
+        if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN_RE.fullmatch(prefix)):
             self.problems.append(f'{path}: label key prefix "{prefix}" must be a DNS subdomain (e.g. example.com)')
-        elif len(name) > 63 or not _LABEL_NAME_RE.match(name):
+        elif len(name) > 63 or not _LABEL_NAME_RE.fullmatch(name):
             self.problems.append(
                 f"{path}: invalid label key (at most 63 characters: letters, digits, "
                 '"-", "_" and ".", starting and ending with a letter or digit)'
             )
-        if value and (len(value) > 63 or not _LABEL_NAME_RE.match(value)):
+        if value and (len(value) > 63 or not _LABEL_NAME_RE.fullmatch(value)):
             self.problems.append(
                 f'{path}: "{value}" is not a valid label value (at most 63 characters: letters, digits, '
                 '"-", "_" and ".", starting and ending with a letter or digit)'

@@ -8,6 +8,7 @@ wrapped in `StepError` naming step and node, and the one cleanup.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -15,7 +16,7 @@ from kindlike.config.types import ClusterConfig
 from kindlike.constants import ROLE_WORKER
 from kindlike.create.provision import NodePlan, node_plans
 from kindlike.engines.base import Engine
-from kindlike.errors import KindlikeError, StepError
+from kindlike.errors import ConfigError, KindlikeError, StepError
 from kindlike.runtime import Node, delete_cluster
 from kindlike.status import Status
 
@@ -97,6 +98,22 @@ class Step:
     check: bool = False
 
 
+def check_before_create(cfg: ClusterConfig, kubeconfig: str | None) -> None:
+    """What would otherwise fail only after the nodes are built: a missing
+    hostPath, a kubeconfig that cannot be written."""
+    from kindlike import kubeconfig as kc
+
+    # Docker would create a missing hostPath as an empty root-owned directory
+    # and Podman refuses it; kindlike refuses it under both (kind says nothing).
+    missing = [f'nodes[{i}].extraMounts[{j}].hostPath: "{m.host_path}" does not exist '
+               "(create it first, or fix the path)"
+               for i, node in enumerate(cfg.nodes) for j, m in enumerate(node.extra_mounts)
+               if not os.path.lexists(m.absolute_host_path())]
+    if missing:
+        raise ConfigError(missing)
+    kc.check_writable(kc.default_path(kubeconfig))
+
+
 def refuse_unsupported(cfg: ClusterConfig) -> None:
     if len(cfg.control_planes()) > 1:
         raise KindlikeError(
@@ -108,6 +125,8 @@ def refuse_unsupported(cfg: ClusterConfig) -> None:
 def prepare(opts: CreateOptions, engine: Engine | None = None) -> Context:
     cfg = opts.config.with_node_image(opts.image) if opts.image else opts.config
     refuse_unsupported(cfg)
+    # What would otherwise fail only after the nodes are built (dry run too).
+    check_before_create(cfg, opts.kubeconfig)
     return Context(opts, cfg, node_plans(opts.name, cfg), engine)
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from kindlike.config.naming import load_balancer_name
 from kindlike.config.types import ClusterConfig
-from kindlike.config.validate import cluster_name_warnings
 from kindlike.constants import API_SERVER_CONTAINER_PORT
 from kindlike.create.provision import NodePlan, node_plans
 from kindlike.engines.base import PortSpec
@@ -71,9 +70,6 @@ def plan_dict(cluster_name: str, cfg: ClusterConfig, warnings: Sequence[str] = (
         api = PortSpec(API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address, "TCP")
         load_balancer = {"name": load_balancer_name(cluster_name), "ports": [_port_dict(api, "API server")]}
     all_warnings = list(warnings)
-    for w in cluster_name_warnings(cluster_name):
-        if w not in all_warnings:
-            all_warnings.append(w)
     return {
         "cluster": cluster_name,
         "nodes": [_node_dict(p) for p in node_plans(cluster_name, cfg)],

@@ -10,15 +10,25 @@ from kindlike.errors import KindlikeError, NoEngineError
 PROVIDERS = ("docker", "podman")
 
 
+def requested_provider(provider: str | None = None) -> str | None:
+    """The provider asked for by argument, else by KINDLIKE_PROVIDER; None: auto-detect."""
+    if provider:
+        provider = provider.strip().lower()
+        if provider not in PROVIDERS:
+            raise KindlikeError(f"unknown provider {provider!r}", fix="use --provider docker or --provider podman")
+    else:
+        env = os.environ.get("KINDLIKE_PROVIDER", "")
+        provider = env.strip().lower() or None
+        if provider and provider not in PROVIDERS:
+            raise KindlikeError(f"KINDLIKE_PROVIDER={env!r} is not a provider",
+                                fix="set KINDLIKE_PROVIDER to docker or podman, or unset it")
+    return provider
+
+
 def get_engine(provider: str | None = None) -> Engine:
     """Connect to the engine the user asked for, or the first one that answers
     (Docker, then Podman, as kind does)."""
-    provider = (provider or os.environ.get("KINDLIKE_PROVIDER") or "").strip().lower() or None
-    if provider and provider not in PROVIDERS:
-        raise KindlikeError(
-            f"unknown provider {provider!r}",
-            fix="use --provider docker or --provider podman (or KINDLIKE_PROVIDER)",
-        )
+    provider = requested_provider(provider)
     if provider == "docker":
         from kindlike.engines.docker import DockerEngine
 

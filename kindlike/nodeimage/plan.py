@@ -62,7 +62,7 @@ class BuildPlan:
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
-    m = _VERSION_RE.match(text.strip())
+    m = _VERSION_RE.fullmatch(text.strip())
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from kindlike.cli.create import parse_duration
 
+HEADER = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n"
 VERBS = ["build", "completion", "create", "delete", "doctor", "export", "get", "load", "version"]
 
 
@@ -113,12 +114,13 @@ def test_version_and_completion():
 
 
 @pytest.mark.parametrize("text,seconds", [("0", 0), ("30s", 30), ("5m", 300), ("1m30s", 90), ("1h", 3600),
-                                          ("2.5", 2.5)])
+                                          ("2.5", 2.5), ("300ms", 0.3), ("1.5h", 5400), (".5s", 0.5),
+                                          ("1h2m3.5s", 3723.5), ("1500us", 0.0015)])
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "5x", "m", "-1s"])
+@pytest.mark.parametrize("text", ["", "5x", "m", "-1s", "1e400", "1m 30s", "3000000000h"])
 def test_parse_duration_rejects(text):
     import click
 
@@ -129,3 +131,33 @@ def test_parse_duration_rejects(text):
 def test_bad_wait_is_a_usage_error():
     res = run("create", "cluster", "--wait", "soon", "--dry-run")
     assert res.returncode == 2 and "is not a duration" in res.stderr
+
+
+def test_wait_takes_go_durations():
+    res = run("create", "cluster", "--wait", "300ms", "--dry-run")
+    assert res.returncode == 0, res.stderr
+
+
+def test_a_bad_kindlike_provider_is_named_and_does_not_block_version():
+    res = run("version", env={"KINDLIKE_PROVIDER": "foo"})
+    assert res.returncode == 0 and res.stdout.startswith("kindlike v"), res.stderr
+    res = run("get", "clusters", env={"KINDLIKE_PROVIDER": "foo"})
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.splitlines() == ["ERROR: KINDLIKE_PROVIDER='foo' is not a provider",
+                                       "  fix: set KINDLIKE_PROVIDER to docker or podman, or unset it"]
+
+
+def test_dry_run_refuses_what_create_would_refuse_late(tmp_path):
+    res = run("create", "cluster", "--dry-run", "--kubeconfig", str(tmp_path))
+    assert res.returncode == 1
+    assert res.stderr.splitlines()[0] == f"ERROR: kubeconfig {tmp_path} is a directory"
+    cfg = f"{HEADER}nodes:\n- extraMounts:\n  - {{hostPath: {tmp_path}/nope, containerPath: /x}}\n"
+    res = run("create", "cluster", "--dry-run", "--config", "-", "--kubeconfig", str(tmp_path / "k"), stdin=cfg)
+    assert res.returncode == 1 and "hostPath" in res.stderr and "does not exist" in res.stderr
+
+
+def test_a_name_too_long_for_the_hostnames_is_refused():
+    cfg = f"{HEADER}nodes:\n- role: control-plane\n- role: worker\n- role: worker\n"
+    res = run("create", "cluster", "--dry-run", "--config", "-", "--name", "a" * 50, stdin=cfg)
+    assert res.returncode == 1
+    assert f'--name: "{"a" * 50}" is too long: node "{"a" * 50}-control-plane"' in res.stderr

@@ -81,7 +81,7 @@ def test_non_utf8_file(tmp_path):
     f.write_bytes(HEADER.encode() + b"name: caf\xe9\n")
     with pytest.raises(ConfigError) as err:
         load_config(f)
-    assert err.value.problems == [f"{f}: is not UTF-8 text"]
+    assert err.value.problems == [f"{f}: is not UTF-8 text (line 3, byte 59)"]
 
 
 # -- type meta -----------------------------------------------------------------
@@ -183,6 +183,53 @@ def test_merged_keys_are_still_checked():
         - <<: {rol: worker}
         """
     ) == ['nodes[1].rol: unknown field (did you mean "role"?)']
+
+
+def test_an_anchor_may_be_redefined_like_yaml_v3():
+    loaded = load(
+        """\
+        nodes:
+        - &n {role: control-plane}
+        - &n {role: worker}
+        - *n
+        """
+    )
+    assert [n.role for n in loaded.cluster.nodes] == ["control-plane", "worker", "worker"]
+
+
+def test_shared_mounts_within_the_alias_budget_are_fine():
+    mounts = "[&m {hostPath: /a, containerPath: /b}" + ", *m" * 99 + "]"
+    body = f"nodes:\n- role: control-plane\n  extraMounts: &ms {mounts}\n" + "- {role: worker, extraMounts: *ms}\n" * 20
+    assert sum(len(n.extra_mounts) for n in load(body).cluster.nodes) == 2100
+
+
+def test_integers_out_of_go_range_are_refused():
+    assert problems("networking: {apiServerPort: 9223372036854775808}\n") == [
+        "networking.apiServerPort: 9223372036854775808 is out of range for an integer"
+    ]
+
+
+def test_libyaml_is_used_when_present_and_agrees_with_pure_python(monkeypatch):
+    import yaml
+
+    from kindlike.config import load as load_module
+
+    if hasattr(yaml, "CSafeLoader"):
+        assert load_module._FAST_LOADER is yaml.CSafeLoader
+    fast = load(FULL)
+    monkeypatch.setattr(load_module, "_FAST_LOADER", yaml.SafeLoader)
+    assert load(FULL) == fast
+
+
+def test_a_big_config_loads_in_seconds():
+    # The pure-Python parser took about 13 s on 5 MB; the limit allows for a loaded CI machine.
+    import time
+
+    node = "- role: worker\n  labels: {%s}\n" % ", ".join(f"l{j}: v{j}" for j in range(40))
+    text = HEADER + "nodes:\n- role: control-plane\n" + node * (2_000_000 // len(node))
+    start = time.monotonic()
+    load_config_text(text)
+    assert time.monotonic() - start < 8
 
 
 # -- every field -----------------------------------------------------------------

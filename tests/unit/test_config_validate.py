@@ -67,13 +67,26 @@ def test_config_name_is_validated():
     assert problems("name: Bad\n")[0].startswith('name: "Bad" is not a valid cluster name')
 
 
-def test_long_name_warns_like_kind():
-    name = "a" * 51
-    assert warnings(f"name: {name}\n") == (
-        f'cluster name "{name}" is probably too long (51 characters, over 50), '
-        "this might not work properly on some systems",
-    )
-    assert warnings(f"name: {'a' * 50}\n") == ()
+def test_every_node_name_must_fit_a_hostname():
+    # kind only warns past 50 characters; "-control-plane" makes 51 a 65-character hostname.
+    assert problems(f"name: {'a' * 49}\n") == []
+    assert problems(f"name: {'a' * 50}\n") == [
+        f'name: "{"a" * 50}" is too long: node "{"a" * 50}-control-plane" would get a 64-character hostname '
+        "(at most 63); use a cluster name of at most 49 characters"
+    ]
+    two_cps = "nodes:\n- role: control-plane\n- role: control-plane\n- role: worker\n"
+    assert problems(f"name: {'a' * 41}\n" + two_cps) == [
+        f'name: "{"a" * 41}" is too long: node "{"a" * 41}-external-load-balancer" would get a 64-character '
+        "hostname (at most 63); use a cluster name of at most 40 characters"
+    ]
+
+
+def test_names_and_labels_match_the_whole_string():
+    # re.match with "$" accepted a trailing newline.
+    assert validate_cluster_name("ok\n") != []
+    assert problems('nodes:\n- labels: {"a\\n": "b"}\n') != []
+    assert problems('nodes:\n- labels: {a: "b\\n"}\n') != []
+    assert problems('nodes:\n- labels: {"example.com\\n/a": b}\n') != []
 
 
 # -- api server ------------------------------------------------------------------------
@@ -270,6 +283,22 @@ def test_restricted_kubernetes_io_label_warns():
 # -- mounts ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("field", ["hostPath", "containerPath"])
+def test_mount_paths_with_a_colon_are_refused(field):
+    paths = {"hostPath": "/a", "containerPath": "/b"}
+    paths[field] = "/x:y"
+    body = CP + f"  extraMounts:\n  - hostPath: {paths['hostPath']}\n    containerPath: {paths['containerPath']}\n"
+    assert problems(body) == [
+        f'nodes[0].extraMounts[0].{field}: "/x:y" contains ":", which container engines cannot bind '
+        "(rename the file or directory, or bind a parent without it)"
+    ]
+
+
+def test_mount_paths_with_control_characters_are_refused():
+    body = CP + '  extraMounts:\n  - hostPath: "/a\\0"\n    containerPath: /b\n'
+    assert problems(body) == ['nodes[0].extraMounts[0].hostPath: "/a\\x00" contains a control character']
+
+
 def test_mount_paths_are_required():
     assert problems(CP + "  extraMounts:\n  - readOnly: true\n") == [
         "nodes[0].extraMounts[0].hostPath: required (the file or directory on this machine)",
@@ -331,9 +360,12 @@ def test_protocols(protocol):
     assert problems(ports(f"containerPort: 80, protocol: {protocol}")) == []
 
 
-def test_protocol_is_case_sensitive_like_kinds_providers():
-    assert problems(ports("containerPort: 80, protocol: tcp")) == [
-        'nodes[0].extraPortMappings[0].protocol: "tcp" is not valid (one of TCP, UDP, SCTP)'
+@pytest.mark.parametrize("protocol", ["tcp", "udp", "Sctp"])
+def test_protocol_in_any_case_is_upper_cased_like_kind(protocol):
+    cfg = load_config_text(HEADER + "nodes:\n- extraPortMappings:\n  - {containerPort: 80, protocol: %s}\n" % protocol)
+    assert cfg.cluster.nodes[0].extra_port_mappings[0].protocol == protocol.upper()
+    assert problems(ports("containerPort: 80, protocol: icmp")) == [
+        'nodes[0].extraPortMappings[0].protocol: "ICMP" is not valid (one of TCP, UDP, SCTP)'
     ]
 
 

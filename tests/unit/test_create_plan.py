@@ -183,14 +183,6 @@ def test_plan_dict_is_json_serialisable_and_complete():
     assert d["warnings"] == ["w"]
 
 
-def test_long_cluster_names_add_kinds_warning_once():
-    name = "n" * 51
-    c = cfg().cluster
-    assert len(plan_dict(name, c)["warnings"]) == 1
-    already = plan_dict(name, c, plan_dict(name, c)["warnings"])["warnings"]
-    assert len(already) == 1
-
-
 def test_dry_run_lists_the_steps_create_would_run():
     from kindlike.create.pipeline import CreateOptions
     from kindlike.create.plan import dry_run
