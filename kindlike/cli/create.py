@@ -30,14 +30,17 @@ def create() -> None:
 @click.option("--wait", "wait", default="0s", metavar="DURATION",
               help="Wait until every node is Ready (e.g. 5m); 0 does not wait.")
 @click.option("--kubeconfig", default=None, help="kubeconfig file to merge into (default: $KUBECONFIG, ~/.kube/config).")
-@click.option("--dry-run", is_flag=True, help="Validate the config and print the plan; touch no engine.")
+@click.option("--dry-run", is_flag=True,
+              help="Validate the config, print the plan and every node's rendered configuration; create nothing.")
+@click.option("--output", "-o", "output", type=click.Choice(["text", "yaml", "json"]), default="text",
+              show_default=True, help="With --dry-run: the plan as text, YAML or JSON.")
 @click.option("--allow-no-resource-limits", is_flag=True, envvar="KINDLIKE_ALLOW_NO_RESOURCE_LIMITS",
               help="Under a rootless engine without cgroup v2 delegation (e.g. cgroup v1), create the cluster "
                    "anyway, with a warning: nodes then run without resource limits "
                    "(also KINDLIKE_ALLOW_NO_RESOURCE_LIMITS=1).")
 @provider_option
 @pass_state
-def create_cluster(state: State, name, config_path, image, retain, wait, kubeconfig, dry_run,
+def create_cluster(state: State, name, config_path, image, retain, wait, kubeconfig, dry_run, output,
                    allow_no_resource_limits) -> None:
     """Create a local Kubernetes cluster."""
     from kindlike.config import load_config
@@ -53,7 +56,7 @@ def create_cluster(state: State, name, config_path, image, retain, wait, kubecon
     if dry_run:
         from kindlike.create.plan import dry_run as plan
 
-        click.echo(plan(opts, list(loaded.warnings)), nl=False)
+        click.echo(plan(opts, list(loaded.warnings), engine=_engine_if_any(state), output=output), nl=False)
         return
     from kindlike.create.pipeline import create_cluster as run
 
@@ -65,3 +68,14 @@ def create_cluster(state: State, name, config_path, image, retain, wait, kubecon
 
     state.status.line(f'Set kubectl context to "{context_name(name)}" in {res.kubeconfig_path}')
     state.status.line(f"You can now use your cluster with:\n\nkubectl cluster-info --context {context_name(name)}\n")
+
+
+def _engine_if_any(state: State):
+    """The engine, for its facts and image labels, or None when none answers
+    (the dry run then renders for this host's defaults)."""
+    from kindlike.errors import KindlikeError
+
+    try:
+        return state.engine
+    except KindlikeError:
+        return None

@@ -27,9 +27,31 @@ def apply(control_plane: Node, manifest: str) -> None:
     kubectl(control_plane, "apply", "-f", "-", stdin=manifest, timeout=300)
 
 
-def install_cni(control_plane: Node, pod_subnet: str, path: str = CNI_MANIFEST) -> None:
-    """Apply the image's CNI manifest with the cluster's pod subnet."""
-    apply(control_plane, render_cni_manifest(control_plane.read_file(path), pod_subnet))
+def point_at_api_server(manifest: str, host: str, port: int) -> str:
+    """The CNI's host-network pods reach the API server directly, not through
+    the kubernetes Service: they start when kube-proxy may not have
+    programmed 10.96.0.1 yet, and a connection to it then leaves the node
+    (and, behind a TLS-inspecting proxy, meets a stranger's certificate)."""
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    for doc in docs:
+        if doc.get("kind") != "DaemonSet":
+            continue
+        for c in doc["spec"]["template"]["spec"].get("containers", []):
+            env = [e for e in c.get("env", []) if e.get("name") not in ("KUBERNETES_SERVICE_HOST",
+                                                                       "KUBERNETES_SERVICE_PORT")]
+            c["env"] = env + [{"name": "KUBERNETES_SERVICE_HOST", "value": host},
+                              {"name": "KUBERNETES_SERVICE_PORT", "value": str(port)}]
+    return "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
+
+
+def install_cni(control_plane: Node, pod_subnet: str, api_server: tuple[str, int],
+                path: str = CNI_MANIFEST) -> None:
+    """Apply the image's CNI manifest with the cluster's pod subnet, its
+    DaemonSets pointed at the API server (host, port)."""
+    manifest = render_cni_manifest(control_plane.read_file(path), pod_subnet)
+    apply(control_plane, point_at_api_server(manifest, *api_server))
 
 
 def install_storage(control_plane: Node, path: str = STORAGE_MANIFEST) -> None:

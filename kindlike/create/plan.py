@@ -201,17 +201,63 @@ def render_plan(cluster_name: str, cfg: ClusterConfig, warnings: Sequence[str] =
     return "\n".join(out) + "\n"
 
 
-def dry_run(opts, warnings: Sequence[str] = ()) -> str:
-    """What `create cluster --dry-run` prints: the plan and the steps create
-    would run; raises what create would refuse with, before any step."""
+def dry_run(opts, warnings: Sequence[str] = (), *, engine=None, output: str = "text") -> str:
+    """What `create cluster --dry-run` prints: the plan, the steps create
+    would run and every node's rendered configuration (for the image's
+    Kubernetes and the engine's rootless mode: `engine` is only asked for
+    facts and image labels, and may be None); raises what create would
+    refuse with, before any step. output: text, yaml or json."""
     from kindlike.create.pipeline import planned, prepare
+    from kindlike.create.rendered import render_nodes, render_text
     from kindlike.create.steps import STEPS
 
     ctx = prepare(opts)
+    info, facts, assumed = _image_and_facts(ctx, engine)
+    nodes = render_nodes(ctx.name, ctx.config, info, facts)
+    steps = [(step.shown(ctx) if step.shown and why is None else step.title, why) for step, why in planned(ctx, STEPS)]
+    if output in ("yaml", "json"):
+        data = plan_dict(ctx.name, ctx.config, warnings)
+        data["steps"] = [{"title": t, "skipped": why} for t, why in steps]
+        data["image"] = {"ref": info.ref, "kubernetesVersion": info.kubernetes_version}
+        data["engine"] = {"rootless": facts.rootless, "cgroupVersion": facts.cgroup_version, "assumed": assumed}
+        data["rendered"] = nodes
+        if output == "json":
+            import json
+
+            return json.dumps(data, indent=2) + "\n"
+        import yaml
+
+        return yaml.safe_dump(data, sort_keys=False)
     lines = ["", "Steps:"]
-    for step, why in planned(ctx, STEPS):
-        if why is None:
-            lines.append(f"  {step.shown(ctx) if step.shown else step.title}")
-        else:
-            lines.append(f"  {step.title}: skipped" + (f" ({why})" if why else ""))
-    return render_plan(ctx.name, ctx.config, warnings) + "\n".join(lines) + "\n"
+    for title, why in steps:
+        lines.append(f"  {title}" if why is None else f"  {title}: skipped" + (f" ({why})" if why else ""))
+    lines += ["", f"Rendered for {info.ref} (Kubernetes {info.kubernetes_version}), "
+                  f"{'rootless' if facts.rootless else 'rootful'} engine, cgroup v{facts.cgroup_version}"
+                  + (f" ({assumed})" if assumed else "") + ":"]
+    return render_plan(ctx.name, ctx.config, warnings) + "\n".join(lines) + "\n" + render_text(nodes)
+
+
+def _image_and_facts(ctx, engine):
+    """The control plane image's facts and the engine's, as far as they can
+    be read without creating anything."""
+    from kindlike.create.imageinfo import image_info
+    from kindlike.create.rendered import Facts, default_image_info
+
+    ref = ctx.config.control_planes()[0].image
+    if engine is None:
+        import os
+
+        from kindlike.doctor.checks import parse_cgroup_mounts
+
+        try:
+            with open("/proc/self/mountinfo") as f:
+                layout_v2 = any(t == "cgroup2" and p == "/sys/fs/cgroup" for p, t, _ in parse_cgroup_mounts(f.read()))
+        except OSError:
+            layout_v2 = True
+        facts = Facts(rootless=os.geteuid() != 0, cgroup_version=2 if layout_v2 else 1)
+        return default_image_info(ref), facts, "no engine answered: assumed from this host"
+    e = engine.info()
+    facts = Facts(rootless=e.rootless, cgroup_version=e.cgroup_version)
+    if engine.image_exists(ref):
+        return image_info(engine, ref), facts, ""
+    return default_image_info(ref), facts, f"{ref} is not built yet: its defaults"

@@ -32,6 +32,7 @@ class NodePlan:
     ports: list[PortSpec] = field(default_factory=list)
     mounts: list[MountSpec] = field(default_factory=list)
     config: NodeConfig | None = None  # the config entry it came from
+    env: dict[str, str] = field(default_factory=dict)  # read by the node's entrypoint
 
     @property
     def published(self) -> list[PortSpec]:
@@ -57,7 +58,10 @@ def node_plans(cluster: str, cfg: ClusterConfig) -> list[NodePlan]:
         mounts = [MountSpec(m.absolute_host_path(), m.container_path, m.read_only, m.propagation, m.selinux_relabel)
                   for m in node.extra_mounts]
         api = api_server_port(cfg) if role == ROLE_CONTROL_PLANE else None
-        plans.append(NodePlan(name, role, node.image, api_server=api, ports=ports, mounts=mounts, config=node))
+        search = cfg.networking.dns_search
+        env = {} if search is None else {"KINDLIKE_DNS_SEARCH": " ".join(search)}
+        plans.append(NodePlan(name, role, node.image, api_server=api, ports=ports, mounts=mounts, config=node,
+                              env=env))
     return plans
 
 
@@ -73,6 +77,7 @@ def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
         # fuse-overlayfs is the containerd snapshotter of last resort in a
         # user namespace; it needs the device.
         devices=["/dev/fuse"] if info.rootless else [],
+        env=dict(plan.env),
     )
 
 

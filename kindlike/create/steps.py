@@ -72,7 +72,10 @@ def pod_network(ctx: Context, note: Note) -> None:
     if ctx.image.cni == "none":
         note(f"none: image {ctx.image.ref} has no CNI manifest")
         return
-    cni.install_cni(ctx.control_plane, ctx.config.networking.pod_subnet)
+    from kindlike.constants import API_SERVER_CONTAINER_PORT
+
+    cni.install_cni(ctx.control_plane, ctx.config.networking.pod_subnet,
+                    (ctx.control_plane.name, API_SERVER_CONTAINER_PORT))
     ctx.cni = ctx.image.cni
     note(ctx.image.cni_title)
 

@@ -12,6 +12,8 @@ import time
 from kindlike.nodeimage.components import DEFAULT_KUBERNETES
 
 BUSYBOX = "kindlike/e2e-busybox:1"
+# networking.dnsSearch of the e2e cluster: nodes and pods search it too.
+DNS_SEARCH = "kindlike.test"
 
 
 def wait_for(fn, what: str, timeout: float = 180, delay: float = 2.0):
@@ -57,12 +59,16 @@ def check_userns_kubelet(nodes, rootless: bool) -> None:
 
 def check_dns(k) -> None:
     """From another namespace: the API's Service name, and a Service of the
-    default namespace by its short cross-namespace name."""
+    default namespace by name; the search list carries networking.dnsSearch."""
     k("create", "namespace", "e2e-dns")
     k("-n", "e2e-dns", "run", "dns", f"--image={BUSYBOX}", "--image-pull-policy=Never", "--restart=Never",
       "--", "sleep", "3600")
     k("-n", "e2e-dns", "wait", "--for=condition=Ready", "pod/dns", "--timeout=180s")
-    for name in ("kubernetes.default.svc.cluster.local", "web.default"):
+    resolv = k("-n", "e2e-dns", "exec", "dns", "--", "cat", "/etc/resolv.conf")
+    search = next(l.split()[1:] for l in resolv.splitlines() if l.startswith("search"))
+    assert search[0] == "e2e-dns.svc.cluster.local" and search[-1] == DNS_SEARCH, resolv
+    # busybox nslookup does not walk the search list: full names (the list itself is checked above).
+    for name in ("kubernetes.default.svc.cluster.local", "web.default.svc.cluster.local"):
         out = wait_for(lambda: _nslookup(k, name), f"DNS answer for {name}", timeout=120)
         assert "Address" in out, out
 

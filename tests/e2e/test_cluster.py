@@ -67,6 +67,8 @@ def e2e_cluster(engine, engine_kind, node_image):
     cfg.write_text(textwrap.dedent(f"""\
         kind: Cluster
         apiVersion: kind.x-k8s.io/v1alpha4
+        networking:
+          dnsSearch: [{checks.DNS_SEARCH}]
         nodes:
         - role: control-plane
         - role: worker
