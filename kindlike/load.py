@@ -61,7 +61,10 @@ def import_archive_data(n: Node, data: bytes) -> list[str]:
         # --all-platforms: a single-arch archive may lack the platform
         # index ctr matches on.
         out = n.output(*CTR, "images", "import", "--all-platforms", dest, timeout=600)
-        for name in imported_names(out):
+        # containerd 1.x names what it unpacked; 2.x prints progress only, so
+        # the names come from the archive's own manifest then.
+        found = imported_names(out) or [normalize_ref(t) for img in _manifest_images(io.BytesIO(data)) for t in img.tags]
+        for name in found:
             names.append(name)
             alias = docker_hub_alias(name)
             if alias:
@@ -323,16 +326,21 @@ def archive_images(path: Path) -> list[ArchiveImage]:
     if not path.is_file():
         raise ImageArchiveError(f"image archive {path} does not exist", fix="give the path of a `docker save` tarball")
     try:
-        with tarfile.open(path) as tar:
-            try:
-                member = tar.getmember("manifest.json")
-            except KeyError:
-                return []
-            f = tar.extractfile(member)
-            manifest = json.load(io.TextIOWrapper(f, encoding="utf-8")) if f else []
+        with open(path, "rb") as f:
+            return _manifest_images(f)
     except (tarfile.TarError, OSError, ValueError) as e:
         raise ImageArchiveError(f"{path} is not a docker-save image archive ({e})",
                                 fix="create it with `docker save -o FILE IMAGE` or `podman save -o FILE IMAGE`") from e
+
+
+def _manifest_images(fileobj) -> list[ArchiveImage]:
+    with tarfile.open(fileobj=fileobj) as tar:
+        try:
+            member = tar.getmember("manifest.json")
+        except KeyError:
+            return []
+        f = tar.extractfile(member)
+        manifest = json.load(io.TextIOWrapper(f, encoding="utf-8")) if f else []
     out = []
     for entry in manifest if isinstance(manifest, list) else []:
         cfg = str(entry.get("Config") or "")

@@ -170,3 +170,25 @@ def test_podman_localhost_names_get_the_name_a_pod_spec_means():
     assert docker_hub_alias("localhost/busybox:1") == "docker.io/library/busybox:1"
     assert docker_hub_alias("docker.io/kindlike/e2e-busybox:1") is None
     assert docker_hub_alias("registry.example/x:1") is None
+
+
+def test_names_of_an_import_come_from_the_archive_when_ctr_prints_progress_only():
+    """containerd 2's `ctr images import` prints progress, not the names it
+    imported: they are read from the archive's manifest.json then."""
+    import io
+    import json
+    import tarfile
+
+    from kindlike.load import _manifest_images
+
+    buf = io.BytesIO()
+    manifest = json.dumps([{"Config": "blobs/sha256/" + "a" * 64, "RepoTags": ["localhost/kindlike/e2e-busybox:1"],
+                            "Layers": []}]).encode()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        ti = tarfile.TarInfo("manifest.json")
+        ti.size = len(manifest)
+        tar.addfile(ti, io.BytesIO(manifest))
+    assert imported_names("localhost/kindlike/e2e-busybox:1 \tsaved\t\nImporting\telapsed: 0.1 s\n") == []
+    images = _manifest_images(io.BytesIO(buf.getvalue()))
+    assert [i.tags for i in images] == [("localhost/kindlike/e2e-busybox:1",)] and images[0].id == "a" * 64
+    assert docker_hub_alias("localhost/kindlike/e2e-busybox:1") == "docker.io/kindlike/e2e-busybox:1"
