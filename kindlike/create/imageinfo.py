@@ -1,63 +1,18 @@
 """Step "Ensuring node image": every node image present (the default one is
-built when missing), and what each image says about itself, read from its
-labels so no container has to start to learn it."""
+built when missing), and what each image says about itself
+(nodeimage.metadata.image_info: its labels, so no container has to start)."""
 from __future__ import annotations
 
 import os
 import socket
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 from kindlike import constants
-from kindlike.constants import LABEL_PREFIX
 from kindlike.engines.base import Engine
 from kindlike.errors import KindlikeError
-from kindlike.nodeimage.metadata import metadata_from_labels
+from kindlike.nodeimage.metadata import ImageInfo, image_info
 from kindlike.nodeimage.plan import DEFAULT_ONLINE_VERSION
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    ref: str
-    kubernetes_version: str  # "v1.20.2"
-    flavour: str  # online | offline
-    cni: str  # flannel | none
-    has_coredns: bool
-    cgroup_driver: str
-    storage_manifest: str = ""  # "" when the image has no default storage
-    components: tuple[tuple[str, str], ...] = ()  # (name, version) of what the image was built from
-
-    @property
-    def cni_title(self) -> str:
-        """The CNI and its version, as the status line shows it."""
-        version = dict(self.components).get(self.cni, "")
-        return f"{self.cni} {version}".strip()
-
-    @property
-    def minor(self) -> int:
-        parts = self.kubernetes_version.lstrip("v").split(".")
-        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-
-
-def image_info(engine: Engine, ref: str) -> ImageInfo:
-    labels = engine.image_labels(ref)
-    version = labels.get(LABEL_PREFIX + "kubernetes-version", "")
-    if not version:
-        raise KindlikeError(
-            f"image {ref} is not a kindlike node image (no {LABEL_PREFIX}kubernetes-version label)",
-            fix="build one with `kindlike build node-image`",
-        )
-    return ImageInfo(
-        ref=ref,
-        kubernetes_version=version if version.startswith("v") else f"v{version}",
-        flavour=labels.get(LABEL_PREFIX + "flavour", ""),
-        cni=labels.get(LABEL_PREFIX + "cni", "none"),
-        has_coredns=labels.get(LABEL_PREFIX + "coredns", "false") == "true",
-        cgroup_driver=labels.get(LABEL_PREFIX + "cgroup-driver", "cgroupfs"),
-        storage_manifest=labels.get(LABEL_PREFIX + "storage", ""),
-        components=tuple(sorted(metadata_from_labels(labels).get("components", {}).items())),
-    )
 
 
 REGISTRY = ("registry-1.docker.io", 443)  # where kindest/node, the online base, lives

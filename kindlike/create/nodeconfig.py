@@ -9,7 +9,7 @@ from kindlike import constants
 from kindlike.constants import BOOTSTRAP_TOKEN, CONTAINERD_CONF, KUBEADM_CONF
 from kindlike.config.types import ClusterConfig
 from kindlike.create import containerd, kubeadm
-from kindlike.create.imageinfo import ImageInfo
+from kindlike.nodeimage.metadata import ImageInfo
 from kindlike.engines.base import Engine
 from kindlike.runtime import Node
 

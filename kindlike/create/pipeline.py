@@ -56,7 +56,7 @@ class Context:
     config: ClusterConfig
     plans: list[NodePlan]
     engine: Engine | None = None  # None for a dry run
-    images: dict = field(default_factory=dict)  # ref -> imageinfo.ImageInfo
+    images: dict = field(default_factory=dict)  # ref -> nodeimage.metadata.ImageInfo
     nodes: list[Node] = field(default_factory=list)
     created: bool = False  # something exists in the engine that cleanup must remove
     cni: str = "none"

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from kindlike.create import nodeconfig
-from kindlike.create.imageinfo import ImageInfo
+from kindlike.nodeimage.metadata import ImageInfo
 
 NODE_IP = "<node-ip>"
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import dataclass
 
+from kindlike.constants import LABEL_PREFIX
 from kindlike.errors import KindlikeError
 
-LABEL_PREFIX = "io.kindlike."
 _FIELDS = {
     "image-schema": "schema",
     "kubernetes-version": "kubernetes_version",
@@ -118,3 +119,49 @@ def image_metadata(engine, ref: str, *, strict: bool = True) -> dict:
         return {"image": ref}
     meta["image"] = ref
     return meta
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What create needs to know of a node image, typed (from its labels)."""
+
+    ref: str
+    kubernetes_version: str  # "v1.37.2"
+    flavour: str  # online | offline
+    cni: str  # flannel | none
+    has_coredns: bool
+    cgroup_driver: str
+    storage_manifest: str = ""  # "" when the image has no default storage
+    components: tuple[tuple[str, str], ...] = ()  # (name, version) of what the image was built from
+
+    @property
+    def cni_title(self) -> str:
+        """The CNI and its version, as the status line shows it."""
+        version = dict(self.components).get(self.cni, "")
+        return f"{self.cni} {version}".strip()
+
+    @property
+    def minor(self) -> int:
+        parts = self.kubernetes_version.lstrip("v").split(".")
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+def image_info(engine, ref: str) -> ImageInfo:
+    """The typed facts of node image `ref` (which must exist), from its labels."""
+    meta = metadata_from_labels(engine.image_labels(ref))
+    version = meta.get("kubernetes_version") or ""
+    if not version:
+        raise KindlikeError(
+            f"image {ref} is not a kindlike node image (no {LABEL_PREFIX}kubernetes-version label)",
+            fix="build one with `kindlike build node-image`",
+        )
+    return ImageInfo(
+        ref=ref,
+        kubernetes_version=version if version.startswith("v") else f"v{version}",
+        flavour=meta.get("flavour") or "",
+        cni=meta.get("cni") or "none",
+        has_coredns=bool(meta.get("has_coredns")),
+        cgroup_driver=meta.get("cgroup_driver") or "cgroupfs",
+        storage_manifest=meta.get("storage_manifest") or "",
+        components=tuple(sorted((meta.get("components") or {}).items())),
+    )

@@ -73,7 +73,7 @@ def test_kubeconfig_and_kubectl(api, tmp_path, monkeypatch):
     try:
         binary = c.kubectl_binary()
         assert binary is not None and binary.is_relative_to(tmp_path / "cache")
-        version = subprocess.run([str(binary), "version", "--client", "--short"], capture_output=True, text=True)
+        version = subprocess.run([str(binary), "version", "--client"], capture_output=True, text=True)
         assert api.control_plane.output("cat", "/kind/version").strip() in version.stdout
 
         path = c.kubeconfig_path

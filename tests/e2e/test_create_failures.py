@@ -26,7 +26,6 @@ BAD_CONFIG = textwrap.dedent("""\
     - role: worker
     containerdConfigPatches:
     - |-
-      version = 2
       oom_score = "not a number"
     """)
 

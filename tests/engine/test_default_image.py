@@ -8,6 +8,7 @@ import pytest
 
 from kindlike import constants
 from kindlike.create import imageinfo
+from kindlike.nodeimage.components import DEFAULT_KUBERNETES
 from kindlike.status import Status
 from tests.engine_fixtures import connect, ensure_node_image, start_engine
 
@@ -39,7 +40,8 @@ def test_missing_default_image_is_built(rootful_docker, monkeypatch):
         assert f"Node image {ref} is missing: building the offline flavour (no registry reachable" in text
         assert notes and notes[-1].startswith(f"built {ref} in ")
         info = infos[ref]
-        assert (info.kubernetes_version, info.flavour, info.cni) == ("v1.20.2", "offline", "none")
+        assert (info.kubernetes_version, info.flavour, info.cni) == (DEFAULT_KUBERNETES, "offline", "flannel")
+        assert info.has_coredns and info.storage_manifest
         assert engine.image_exists(ref)
     finally:
         engine.remove_image(ref)

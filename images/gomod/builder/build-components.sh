@@ -84,9 +84,22 @@ served_version() {
         || die "no version of $mod like $minor.x is served"
 }
 
-part_done() { [[ -f $1/.done && $(cat "$1/.done") == "$SCRIPT_SHA" ]]; }
+# A part is current when the same recipe made it: the text of the build_*
+# function that makes it, and the Go version. Editing one recipe (or a
+# comment elsewhere) rebuilds only what it changes.
+recipe() {
+    local f
+    for f in "${FUNCNAME[@]}"; do
+        if [[ $f == build_* && $f != build_simple ]]; then
+            { declare -f "$f"; echo "$GO_VERSION"; } | sha256sum | cut -c1-16
+            return
+        fi
+    done
+    echo "$SCRIPT_SHA"
+}
+part_done() { [[ -f $1/.done && $(cat "$1/.done") == "$(recipe)" ]]; }
 part_begin() { rm -rf "$1"; mkdir -p "$1/bin"; }
-part_end() { echo "$SCRIPT_SHA" >"$1/.done"; log "$2 ready ($((SECONDS - T0)) s so far)"; }
+part_end() { recipe >"$1/.done"; log "$2 ready ($((SECONDS - T0)) s so far)"; }
 
 # go install PKG@VERSION... into a part (modules without replace directives).
 install_into() {
@@ -166,6 +179,9 @@ kubeadm_tag() { sed -n "s#.*/$1:##p" "$CACHE/parts/kubernetes-$KUBERNETES_VERSIO
 build_etcd() {
     local want served part src gomod
     want=v$(kubeadm_tag etcd | sed 's/-[0-9]*$//')
+    # etcd 3.4 (Kubernetes 1.20-1.21) predates the server/v3 module: 3.5 runs
+    # kubeadm's etcd flags of those releases unchanged.
+    [[ $want != v3.4.* ]] || want=v3.5.0
     served=$(served_version go.etcd.io/etcd/server/v3 "$want")
     part=$CACHE/parts/etcd-$served
     ETCD_VERSION=$served
