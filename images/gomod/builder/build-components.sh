@@ -328,9 +328,9 @@ cp "$CACHE/parts/kubernetes-$KUBERNETES_VERSION/images.txt" "$out.tmp/kubeadm-im
     printf '{\n  "script_sha256": "%s",\n  "go": "%s",\n  "versions": {\n' "$SCRIPT_SHA" "$GO_VERSION"
     printf '    "kubernetes": "%s", "etcd": "%s", "coredns": "%s",\n' "$KUBERNETES_VERSION" "$ETCD_VERSION" "$COREDNS_VERSION"
     printf '    "containerd": "%s", "runc": "%s", "crictl": "%s",\n' "$CONTAINERD_VERSION" "$RUNC_VERSION" "$CRICTL_VERSION"
-    printf '    "cni_plugins": "%s", "flannel_cni_plugin": "%s", "flannel": "%s",\n' \
+    printf '    "cni_plugins": "%s", "flannel_cni": "%s", "flannel": "%s",\n' \
         "$CNI_PLUGINS_VERSION" "$FLANNEL_CNI_VERSION" "$FLANNEL_VERSION"
-    printf '    "local_path_provisioner": "%s"\n  },\n  "sha256": {\n' "$LOCAL_PATH_VERSION"
+    printf '    "local_path": "%s"\n  },\n  "sha256": {\n' "$LOCAL_PATH_VERSION"
     first=1
     for f in "$out.tmp/bin/"*; do
         [[ $first == 1 ]] || printf ',\n'
