@@ -364,6 +364,10 @@ def cluster_configuration(inp: KubeadmInput) -> dict[str, Any]:
         doc["featureGates"] = kubeadm_gates
     if inp.image_repository:
         doc["imageRepository"] = inp.image_repository
+    if av.endswith("/v1beta4"):
+        # An ECDSA key is made in microseconds, an RSA-2048 one in tens of
+        # milliseconds: about a dozen of them are on `kubeadm init`'s path.
+        doc["encryptionAlgorithm"] = "ECDSA-P256"
     doc["controlPlaneEndpoint"] = inp.control_plane_endpoint or f"{inp.advertise_address}:{inp.api_bind_port}"
     # extraArgs are always present, possibly empty, so JSON 6902 patches can
     # add to them (e.g. "add /apiServer/extraArgs/-" on v1beta4).

@@ -44,6 +44,10 @@ def write_configs(ctx: Context, note: Note) -> None:
     if warning:
         ctx.status.line(f"WARNING: {warning}")
     nodeconfig.write_node_configs(ctx.engine, ctx.name, ctx.config, ctx.nodes, ctx.image)
+    if ctx.image.cni == "flannel" and _cni_disabled(ctx) is None:
+        from kindlike.create import cni
+
+        cni.preseed_cni_config(ctx.nodes)
 
 
 def _detail(ctx: Context) -> Note | None:
