@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from kindlike.constants import ADMIN_CONF, KUBEADM_CONF
+from kindlike.constants import ADMIN_CONF, BOOTSTRAP_TOKEN, KUBEADM_CONF
 from kindlike.errors import ClusterError, ExecError
 from kindlike.runtime import Node
 
@@ -83,6 +83,42 @@ def kubeadm_init(cp: Node, has_coredns: bool, single_node: bool, kube_proxy: boo
         # The taint's key changed in 1.24; remove whichever this version set.
         for taint in ("node-role.kubernetes.io/control-plane-", "node-role.kubernetes.io/master-"):
             kubectl(cp, "taint", "nodes", "--all", taint, check=False)
+
+
+def join_can_start(cp: Node) -> bool:
+    """`kubeadm join` would find what it needs: the cluster-info ConfigMap
+    signed for the bootstrap token (init's bootstrap-token phase, then
+    kube-controller-manager's signer), with kubeadm's and the kubelet's
+    configs uploaded before it. Joining then need not wait for init's last
+    phases (addons) nor poll on kubeadm's own 5 s discovery interval."""
+    token_id = BOOTSTRAP_TOKEN.split(".")[0]
+    res = cp.exec("sh", "-c", f"test -f {ADMIN_CONF} && kubectl {ADMIN} -n kube-public get configmap cluster-info "
+                  f"-o jsonpath='{{.data.jws-kubeconfig-{token_id}}}'", check=False, timeout=30)
+    return res.code == 0 and bool(res.stdout.strip())
+
+
+def init_then_join(cp: Node, workers: list[Node], init: Callable[[], None],
+                   join: Callable[[list[Node]], None], poll: float = 0.5):
+    """Run `init`; start `join(workers)` in the background as soon as the
+    control plane can take joins (join_can_start), else once init is done.
+    Returns the join's future (None without workers); init's error is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kindlike-bootstrap")
+    initializing = pool.submit(init)
+    joining = None
+    try:
+        while workers and joining is None and not initializing.done():
+            if join_can_start(cp):
+                joining = pool.submit(join, workers)
+            else:
+                time.sleep(poll)
+        initializing.result()
+        if workers and joining is None:
+            joining = pool.submit(join, workers)
+        return joining
+    finally:
+        pool.shutdown(wait=False)
 
 
 def kubeadm_join(nodes: list[Node], log: Callable[[str], None] | None = None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from kindlike.config.types import ClusterConfig
 from kindlike.constants import ROLE_WORKER
@@ -61,6 +61,7 @@ class Context:
     created: bool = False  # something exists in the engine that cleanup must remove
     cni: str = "none"
     kubeconfig_path: str = ""
+    joining: Any = None  # a Future: workers joining while init finishes
 
     @property
     def name(self) -> str:

@@ -58,8 +58,15 @@ def init_control_plane(ctx: Context, note: Note) -> None:
     from kindlike.create import bootstrap
 
     info = ctx.image
-    bootstrap.kubeadm_init(ctx.control_plane, info.has_coredns, single_node=len(ctx.nodes) == 1,
-                           kube_proxy=ctx.config.networking.kube_proxy_mode != "none", log=_detail(ctx))
+
+    def init() -> None:
+        bootstrap.kubeadm_init(ctx.control_plane, info.has_coredns, single_node=len(ctx.nodes) == 1,
+                               kube_proxy=ctx.config.networking.kube_proxy_mode != "none", log=_detail(ctx))
+
+    # Workers start joining while init finishes (see bootstrap.join_can_start);
+    # the next step waits for them and reports their failures.
+    ctx.joining = bootstrap.init_then_join(ctx.control_plane, ctx.workers, init,
+                                           lambda nodes: bootstrap.kubeadm_join(nodes, log=_detail(ctx)))
     if not info.has_coredns:
         note("no CoreDNS in the image: addon skipped")
 
@@ -67,7 +74,10 @@ def init_control_plane(ctx: Context, note: Note) -> None:
 def join_workers(ctx: Context, note: Note) -> None:
     from kindlike.create import bootstrap
 
-    bootstrap.kubeadm_join(ctx.workers, log=_detail(ctx))
+    if ctx.joining is None:
+        bootstrap.kubeadm_join(ctx.workers, log=_detail(ctx))
+    else:
+        ctx.joining.result()
 
 
 def pod_network(ctx: Context, note: Note) -> None:

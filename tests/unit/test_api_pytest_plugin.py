@@ -60,10 +60,12 @@ def world(tmp_path, monkeypatch):
 
         @classmethod
         def create(cls, name, **kw):
+            # Long enough for the others to queue on the lock (a create that
+            # fails at once would let a late process count as a new session).
+            time.sleep(0.5)
             if os.environ.get("FAKE_CREATE_FAILS") == "1":
                 w.log(f"create-failed {name}")
                 raise RuntimeError("no engine today")
-            time.sleep(0.3)  # long enough for the others to queue on the lock
             (w.root / "clusters" / name).touch()
             w.log(f"create {name} {os.getpid()}")
             return cls(name)
