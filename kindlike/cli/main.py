@@ -33,11 +33,27 @@ cli.add_command(version.version)
 cli.add_command(completion.completion)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that what it was creating is
+    cleaned up on the way out as for Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
+    import signal
+
     verbose = _wants_traceback(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cli.main(args=argv, prog_name="kindlike", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        # click turns KeyboardInterrupt (and so Terminated) into Abort.
+        if isinstance(e.__context__, Terminated):
+            click.echo("Terminated.", err=True)
+            sys.exit(143)
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as e:
@@ -51,6 +67,9 @@ def main(argv: list[str] | None = None) -> None:
         for line in e.lines():
             click.echo(line, err=True)
         sys.exit(1)
+    except Terminated:
+        click.echo("Terminated.", err=True)
+        sys.exit(143)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

@@ -9,6 +9,7 @@ wrapped in `StepError` naming step and node, and the one cleanup.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -16,7 +17,7 @@ from kindlike.config.types import ClusterConfig
 from kindlike.constants import ROLE_WORKER
 from kindlike.create.provision import NodePlan, node_plans
 from kindlike.engines.base import Engine
-from kindlike.errors import ConfigError, KindlikeError, StepError
+from kindlike.errors import ConfigError, EngineError, KindlikeError, StepError
 from kindlike.runtime import Node, delete_cluster
 from kindlike.status import Status
 
@@ -148,14 +149,43 @@ def run(ctx: Context, steps: Sequence[Step]) -> None:
             with st.step(current.shown(ctx) if current.shown else current.title, key=current.title) as note:
                 current.run(ctx, note)
     except BaseException as e:
+        left = None  # why the cleanup could not finish (the engine itself may be what failed)
         if ctx.created and not ctx.opts.retain:
-            delete_cluster(ctx.engine, ctx.name)
+            with _uninterrupted():
+                try:
+                    delete_cluster(ctx.engine, ctx.name)
+                except Exception as cleanup_error:  # noqa: BLE001 - reported with the original error
+                    left = cleanup_error
         if current.check or isinstance(e, StepError) or not isinstance(e, Exception):
             raise
-        err = StepError(current.title, e, node=getattr(e, "node", None))
+        cause = e
+        if isinstance(e, OSError) and not isinstance(e, KindlikeError):
+            cause = EngineError(f"the {ctx.engine.name} engine stopped answering ({e})")
+        err = StepError(current.title, cause, node=getattr(e, "node", None))
         if ctx.created and ctx.opts.retain:
             err.fix = f"nodes kept for debugging (--retain); remove with: kindlike delete cluster --name {ctx.name}"
+        elif left is not None:
+            err.fix = (f"the {ctx.engine.name} engine did not answer the cleanup either; once it is back, "
+                       f"remove what is left with: kindlike delete cluster --name {ctx.name}")
         raise err from e
+
+
+@contextmanager
+def _uninterrupted():
+    """A second Ctrl-C (or SIGTERM) must not stop the cleanup half-way, which
+    would leave what the first one was cleaning up."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
