@@ -157,6 +157,9 @@ def make_plan(
             fix="use Kubernetes 1.20 or newer",
         )
     if flavour in ("auto", "offline"):
-        return BuildPlan("offline", GO_MODULES, version, base_image or OFFLINE_BASE_IMAGE, image)
+        # v1.20.2 comes from Debian's source package: the Go module of that
+        # release lacks the generated code kube-apiserver needs.
+        source = "debian-source" if version == DEBIAN_SOURCE_VERSION else GO_MODULES
+        return BuildPlan("offline", source, version, base_image or OFFLINE_BASE_IMAGE, image)
     base = base_image or PINNED_KINDEST.get(version) or f"{KINDEST_NODE}:{version}"
     return BuildPlan("online", "kindest", version, base, image)

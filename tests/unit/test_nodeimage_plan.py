@@ -30,14 +30,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------ make_plan
-def test_debian_source_is_offline_v1_20_2():
-    plan = make_plan(image="x/node:1", kubernetes="debian-source")
+@pytest.mark.parametrize("k", ["debian-source", "1.20.2", "v1.20.2"])
+def test_debian_source_is_offline_v1_20_2(k):
+    plan = make_plan(image="x/node:1", kubernetes=k)
     assert (plan.flavour, plan.source, plan.kubernetes_version) == ("offline", "debian-source", "v1.20.2")
     assert plan.base_image == OFFLINE_BASE_IMAGE
     assert plan.flavour_tag == "kindlike/node:v1.20.2-offline"
 
 
-@pytest.mark.parametrize("k,want", [("", DEFAULT_KUBERNETES), (None, DEFAULT_KUBERNETES), ("1.20.2", "v1.20.2"),
+@pytest.mark.parametrize("k,want", [("", DEFAULT_KUBERNETES), (None, DEFAULT_KUBERNETES), ("1.20.15", "v1.20.15"),
                                     ("v1.34.4", "v1.34.4"), ("1.36.3", "v1.36.3")])
 @pytest.mark.parametrize("flavour", ["auto", "offline"])
 def test_versions_build_from_go_modules(k, want, flavour):

@@ -149,6 +149,13 @@ build_kubernetes() {
     local src=$CACHE/src/kubernetes-$v
     if part_done "$part"; then log "Kubernetes $v: cached"; return; fi
     part_begin "$part"
+    local tree
+    tree=$(mod_field "k8s.io/kubernetes@$v" Dir)
+    # Older releases leave kube-apiserver's generated OpenAPI code out of the
+    # tag (their `make` generates it); without it the build fails after many
+    # minutes, so say so now.
+    [[ -f $tree/pkg/generated/openapi/zz_generated.openapi.go ]] ||
+        die "k8s.io/kubernetes@$v lacks pkg/generated/openapi/zz_generated.openapi.go, which kube-apiserver needs (older releases generate it in their own build); use a newer release, or --kubernetes debian-source for v1.20.2"
     kubernetes_wrapper "$v" "$src"
     local major minor date commit ld="-s -w" pkgs=() p
     major=$(echo "$v" | sed -E 's/^v([0-9]+)\..*/\1/')
