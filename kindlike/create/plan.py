@@ -247,11 +247,11 @@ def _image_and_facts(ctx, engine):
     if engine is None:
         import os
 
-        from kindlike.doctor.checks import parse_cgroup_mounts
+        from kindlike.doctor.checks import cgroup_layout, parse_cgroup_mounts
 
         try:
             with open("/proc/self/mountinfo") as f:
-                layout_v2 = any(t == "cgroup2" and p == "/sys/fs/cgroup" for p, t, _ in parse_cgroup_mounts(f.read()))
+                layout_v2 = cgroup_layout(parse_cgroup_mounts(f.read())) == "v2"
         except OSError:
             layout_v2 = True
         facts = Facts(rootless=os.geteuid() != 0, cgroup_version=2 if layout_v2 else 1)
