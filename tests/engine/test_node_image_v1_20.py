@@ -209,15 +209,17 @@ conntrack: {{maxPerCore: 0}}
         assert time.monotonic() < deadline, "could not create a pod"
         time.sleep(1)
     deadline = time.monotonic() + 120
-    ready = ip_of_pod = ""
+    ready = ip_of_pod = proxy = ""
+    # kube-proxy's DaemonSet pod can start after the probe pod: wait for all three, not one after another.
     while time.monotonic() < deadline:
         ready = sh(name, k + "get node " + name + " -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}'",
                    check=False)
         ip_of_pod = sh(name, k + "get pod probe -o jsonpath='{.status.podIP}'", check=False)
-        if ready == "True" and ip_of_pod.startswith("10.244."):
+        proxy = sh(name, k + "-n kube-system get pods -l k8s-app=kube-proxy -o jsonpath='{.items[*].status.phase}'",
+                   check=False)
+        if ready == "True" and ip_of_pod.startswith("10.244.") and proxy == "Running":
             break
         time.sleep(1)
     assert ready == "True"
     assert ip_of_pod.startswith("10.244."), sh(name, k + "describe pod probe", check=False)
-    proxy = sh(name, k + "-n kube-system get pods -l k8s-app=kube-proxy -o jsonpath='{.items[0].status.phase}'")
-    assert proxy == "Running"
+    assert proxy == "Running", sh(name, k + "-n kube-system describe pods -l k8s-app=kube-proxy", check=False)
