@@ -20,6 +20,9 @@ LABEL_ROLE = LABEL_PREFIX + "role"
 
 ROLE_CONTROL_PLANE = "control-plane"
 ROLE_WORKER = "worker"
+# kind's name and role for the haproxy container in front of several control
+# planes: <cluster>-external-load-balancer.
+ROLE_LOAD_BALANCER = "external-load-balancer"
 
 API_SERVER_CONTAINER_PORT = 6443
 

@@ -57,20 +57,26 @@ def rewrite(admin_conf: str, cluster: str, server: str) -> dict:
 
 
 def cluster_kubeconfig(engine, cluster: str, internal: bool = False) -> str:
-    from kindlike.runtime import control_planes
+    from kindlike.runtime import api_endpoint, control_planes
 
     cp = control_planes(engine, cluster)
     if not cp:
         raise ClusterError(f"cluster {cluster!r} has no control-plane node")
-    node = cp[0]
+    # Any control plane has it; one may be stopped (several control planes).
+    for node in cp:
+        if node.engine.inspect(node.name).get("State", {}).get("Running"):
+            break
+    else:
+        raise ClusterError(f"cluster {cluster!r} is stopped", fix=f"start it: kindlike start cluster --name {cluster}")
     res = node.exec("cat", ADMIN_CONF, check=False)
     if res.code != 0:
         raise ClusterError(f"cluster {cluster!r} has no kubeconfig yet ({ADMIN_CONF} missing on {node.name})",
                            fix="the cluster was not bootstrapped; delete and create it again")
+    endpoint = api_endpoint(engine, cluster)
     if internal:
-        server = server_url(node.name, constants.API_SERVER_CONTAINER_PORT)
+        server = server_url(endpoint.name, constants.API_SERVER_CONTAINER_PORT)
     else:
-        host, port = engine.published_port(node.name, constants.API_SERVER_CONTAINER_PORT)
+        host, port = engine.published_port(endpoint.name, constants.API_SERVER_CONTAINER_PORT)
         if host in ("0.0.0.0", ""):
             host = "127.0.0.1"
         elif host == "::":
@@ -246,6 +252,18 @@ def merge(cluster: str, kubeconfig_text: str, path: str | None = None, set_curre
             doc["current-context"] = name
         _write_atomic(target, doc)
     return target
+
+
+def server_of(cluster: str, path: str | None = None) -> str | None:
+    """The server the file's entry for this cluster points at (None: no entry)."""
+    target = default_path(path)
+    if not target.exists():
+        return None
+    name = context_name(cluster)
+    for entry in _load(target)["clusters"]:
+        if entry.get("name") == name:
+            return (entry.get("cluster") or {}).get("server")
+    return None
 
 
 def remove_cluster_entries(cluster: str, path: str | None = None) -> bool:

@@ -17,6 +17,7 @@ from kindlike.constants import (
     LABEL_ROLE,
     NAME_PREFIX,
     ROLE_CONTROL_PLANE,
+    ROLE_LOAD_BALANCER,
     ROLE_WORKER,
     VAR_VOLUME_SUFFIX,
 )
@@ -114,11 +115,32 @@ def node_container_names(engine: Engine, cluster: str) -> list[str]:
     return [c.name for c in engine.list_containers(cluster_labels(cluster))]
 
 
-def list_nodes(engine: Engine, cluster: str) -> list[Node]:
-    """Every node, control planes first."""
+def list_nodes(engine: Engine, cluster: str, load_balancer: bool = False) -> list[Node]:
+    """Every node, control planes first; the load balancer (last) only when
+    asked for: it runs no Kubernetes, so loading images or collecting logs
+    must pass it by."""
     found = engine.list_containers(cluster_labels(cluster))
     nodes = [Node(c.name, c.labels.get(LABEL_ROLE, ""), engine, network_name(cluster)) for c in found]
+    nodes = [n for n in nodes if load_balancer or n.role != ROLE_LOAD_BALANCER]
     return sorted(nodes, key=lambda n: (ROLE_ORDER.get(n.role, 9), n.name))
+
+
+def load_balancer(engine: Engine, cluster: str) -> Node | None:
+    """The external load balancer of a cluster with several control planes."""
+    found = engine.list_containers({**cluster_labels(cluster), LABEL_ROLE: ROLE_LOAD_BALANCER})
+    return Node(found[0].name, ROLE_LOAD_BALANCER, engine, network_name(cluster)) if found else None
+
+
+def api_endpoint(engine: Engine, cluster: str) -> Node:
+    """The container that publishes the API server: the load balancer when
+    there is one, else the control plane."""
+    lb = load_balancer(engine, cluster)
+    if lb is not None:
+        return lb
+    cps = control_planes(engine, cluster)
+    if not cps:
+        raise ClusterError(f"cluster {cluster!r} has no control-plane node")
+    return cps[0]
 
 
 def control_planes(engine: Engine, cluster: str) -> list[Node]:

@@ -16,11 +16,10 @@ from collections.abc import Mapping
 
 from kindlike.config.types import ClusterConfig, NodeConfig
 from kindlike.config.validate import node_name_problems, validate_cluster_name
-from kindlike.constants import DEFAULT_CLUSTER_NAME
+from kindlike.constants import DEFAULT_CLUSTER_NAME, ROLE_LOAD_BALANCER
 from kindlike.errors import ConfigError
 
 ENV_CLUSTER_NAME = "KINDLIKE_CLUSTER_NAME"
-EXTERNAL_LOAD_BALANCER_ROLE = "external-load-balancer"
 
 
 def resolve_cluster_name(
@@ -70,4 +69,4 @@ def node_names(cluster_cfg: ClusterConfig, cluster_name: str) -> list[tuple[str,
 
 
 def load_balancer_name(cluster_name: str) -> str:
-    return f"{cluster_name}-{EXTERNAL_LOAD_BALANCER_ROLE}"
+    return f"{cluster_name}-{ROLE_LOAD_BALANCER}"

@@ -1,6 +1,7 @@
 """Steps "Starting control-plane", "Joining worker nodes" and "Waiting for
-Ready": kubeadm init on the first control plane, kubeadm join on every
-worker at once, and readiness checks through the control plane's kubectl."""
+Ready": kubeadm init on the first control plane, kubeadm join on the
+other control planes one at a time and on every worker at once, and
+readiness checks through the control plane's kubectl."""
 from __future__ import annotations
 
 import time
@@ -67,11 +68,14 @@ def kubelet_failure_hint(node: Node, err: ExecError) -> ExecError:
 
 
 def kubeadm_init(cp: Node, has_coredns: bool, single_node: bool, kube_proxy: bool = True,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, upload_certs: bool = False) -> None:
     preflight = has_crictl(cp)
     skip = init_phases_to_skip(has_coredns, kube_proxy, preflight)
+    # --upload-certs: the other control planes fetch the shared CA and keys
+    # (encrypted with the config's certificateKey) instead of being copied them.
     args = ["kubeadm", "init", f"--config={KUBEADM_CONF}", "--skip-token-print", *preflight_args(preflight),
-            *([f"--skip-phases={','.join(skip)}"] if skip else []), "--v=2"]
+            *([f"--skip-phases={','.join(skip)}"] if skip else []), *(["--upload-certs"] if upload_certs else []),
+            "--v=2"]
     try:
         res = cp.exec(*args, timeout=600)
     except ExecError as e:
@@ -80,9 +84,14 @@ def kubeadm_init(cp: Node, has_coredns: bool, single_node: bool, kube_proxy: boo
         for line in preflight_lines(res.stdout + "\n" + res.stderr):
             log(f"   {cp.name}: {line}")
     if single_node:
-        # The taint's key changed in 1.24; remove whichever this version set.
-        for taint in ("node-role.kubernetes.io/control-plane-", "node-role.kubernetes.io/master-"):
-            kubectl(cp, "taint", "nodes", "--all", taint, check=False)
+        untaint_control_planes(cp)
+
+
+def untaint_control_planes(cp: Node) -> None:
+    """Let workloads run on the control planes of a cluster without workers.
+    The taint's key changed in 1.24; remove whichever this version set."""
+    for taint in ("node-role.kubernetes.io/control-plane-", "node-role.kubernetes.io/master-"):
+        kubectl(cp, "taint", "nodes", "--all", taint, check=False)
 
 
 def join_can_start(cp: Node) -> bool:

@@ -159,6 +159,10 @@ class KubeadmInput:
     cri_socket: str = CRI_SOCKET
     # ClusterConfiguration.imageRepository; empty = kubeadm's default.
     image_repository: str = ""
+    # With several control planes: the key `kubeadm init --upload-certs`
+    # encrypts the shared certificates with and joining control planes
+    # decrypt them with (64 hex digits); "" otherwise.
+    certificate_key: str = ""
 
     @property
     def control_plane(self) -> bool:
@@ -395,6 +399,7 @@ def init_configuration(inp: KubeadmInput) -> dict[str, Any]:
         "bootstrapTokens": [{"token": inp.token}],
         "localAPIEndpoint": _local_api_endpoint(inp),
         "nodeRegistration": _node_registration(inp, av),
+        **({"certificateKey": inp.certificate_key} if inp.certificate_key else {}),
     }
 
 
@@ -403,6 +408,8 @@ def join_configuration(inp: KubeadmInput) -> dict[str, Any]:
     doc: dict[str, Any] = {"apiVersion": av, "kind": "JoinConfiguration"}
     if inp.control_plane:
         doc["controlPlane"] = {"localAPIEndpoint": _local_api_endpoint(inp)}
+        if inp.certificate_key:
+            doc["controlPlane"]["certificateKey"] = inp.certificate_key
     doc["nodeRegistration"] = _node_registration(inp, av)
     doc["discovery"] = {
         "bootstrapToken": {

@@ -14,17 +14,25 @@ from kindlike.engines.base import Engine
 from kindlike.runtime import Node
 
 
-def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageInfo):
+def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageInfo, load_balancer=None):
     """One KubeadmInput per node, paired with that node's config entry.
-    `facts`: the engine's (EngineInfo: rootless, cgroup_version); `nodes`:
-    anything with name, role and ip (the dry run has no containers yet)."""
+    `facts`: the engine's (EngineInfo: rootless, cgroup_version); `nodes`
+    and `load_balancer` (several control planes): anything with name, role
+    and ip (the dry run has no containers yet)."""
+    import secrets
+
     from kindlike.config.naming import node_names
 
     by_name = {n: node_cfg for n, _role, node_cfg in node_names(cfg, cluster)}
     cp = nodes[0]
+    # Every node reaches the API server through the load balancer when there
+    # is one; each control plane's certificate names it.
+    endpoint = load_balancer or cp
     host_addr = cfg.networking.api_server_address
     rootless = facts.rootless
-    sans = sorted({host_addr, "localhost", "127.0.0.1", cp.name, cp.ip} - {"0.0.0.0", "::", ""})
+    sans = sorted({host_addr, "localhost", "127.0.0.1", cp.name, cp.ip, endpoint.name, endpoint.ip}
+                  - {"0.0.0.0", "::", ""})
+    certificate_key = secrets.token_hex(32) if load_balancer else ""
     out = []
     for i, n in enumerate(nodes):
         node_cfg = by_name[n.name]
@@ -35,7 +43,8 @@ def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageIn
             node_role=n.role,
             node_ip=n.ip,
             node_labels=dict(node_cfg.labels),
-            control_plane_endpoint=f"{cp.name}:{constants.API_SERVER_CONTAINER_PORT}",
+            control_plane_endpoint=f"{endpoint.name}:{constants.API_SERVER_CONTAINER_PORT}",
+            certificate_key=certificate_key if n.role == constants.ROLE_CONTROL_PLANE else "",
             api_server_cert_sans=sans,
             pod_subnet=cfg.networking.pod_subnet,
             service_subnet=cfg.networking.service_subnet,
@@ -53,16 +62,17 @@ def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageIn
     return out
 
 
-def render_all(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageInfo) -> dict[str, str]:
+def render_all(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageInfo, load_balancer=None) -> dict[str, str]:
     return {
         n.name: kubeadm.render(inp, cfg.kubeadm_config_patches, cfg.kubeadm_config_patches_json6902,
                                node_cfg.kubeadm_config_patches, node_cfg.kubeadm_config_patches_json6902)
-        for n, node_cfg, inp in kubeadm_inputs(facts, cluster, cfg, nodes, info)
+        for n, node_cfg, inp in kubeadm_inputs(facts, cluster, cfg, nodes, info, load_balancer)
     }
 
 
-def write_node_configs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list[Node], info: ImageInfo) -> None:
-    rendered = render_all(engine.info(), cluster, cfg, nodes, info)
+def write_node_configs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list[Node], info: ImageInfo,
+                       load_balancer: Node | None = None) -> None:
+    rendered = render_all(engine.info(), cluster, cfg, nodes, info, load_balancer)
     patch_containerd = bool(cfg.containerd_config_patches or cfg.containerd_config_patches_json6902)
 
     def write(n: Node) -> None:

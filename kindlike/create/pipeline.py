@@ -1,7 +1,7 @@
 """`create cluster`: the steps of create/steps.py run over one `Context`.
 
 `prepare` turns the options into a context (config, node plans) and refuses
-what kindlike cannot create yet; both `create_cluster` and the `--dry-run`
+what would only fail later; both `create_cluster` and the `--dry-run`
 plan start from it, so the plan never approves what create refuses. `run`
 is the one loop: a status line with its duration per step, a failure
 wrapped in `StepError` naming step and node, and the one cleanup.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from kindlike.config.types import ClusterConfig
-from kindlike.constants import ROLE_WORKER
+from kindlike.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
 from kindlike.create.provision import NodePlan, node_plans
 from kindlike.engines.base import Engine
 from kindlike.errors import ConfigError, EngineError, KindlikeError, StepError
@@ -63,6 +63,8 @@ class Context:
     cni: str = "none"
     kubeconfig_path: str = ""
     joining: Any = None  # a Future: workers joining while init finishes
+    lb_plan: NodePlan | None = None  # several control planes: kindlike.loadbalancer
+    load_balancer: Node | None = None
 
     @property
     def name(self) -> str:
@@ -79,6 +81,15 @@ class Context:
     @property
     def workers(self) -> list[Node]:
         return [n for n in self.nodes if n.role == ROLE_WORKER]
+
+    @property
+    def secondary_control_planes(self) -> list[Node]:
+        return [n for n in self.nodes[1:] if n.role == ROLE_CONTROL_PLANE]
+
+    @property
+    def api_endpoint(self) -> Node:
+        """What every node reaches the API server through."""
+        return self.load_balancer or self.control_plane
 
     @property
     def image(self):
@@ -116,20 +127,13 @@ def check_before_create(cfg: ClusterConfig, kubeconfig: str | None) -> None:
     kc.check_writable(kc.default_path(kubeconfig))
 
 
-def refuse_unsupported(cfg: ClusterConfig) -> None:
-    if len(cfg.control_planes()) > 1:
-        raise KindlikeError(
-            f"nodes: {len(cfg.control_planes())} control-plane nodes are not supported yet",
-            fix="use a single control-plane node (HA control planes are planned)",
-        )
-
-
 def prepare(opts: CreateOptions, engine: Engine | None = None) -> Context:
+    from kindlike import loadbalancer
+
     cfg = opts.config.with_node_image(opts.image) if opts.image else opts.config
-    refuse_unsupported(cfg)
     # What would otherwise fail only after the nodes are built (dry run too).
     check_before_create(cfg, opts.kubeconfig)
-    return Context(opts, cfg, node_plans(opts.name, cfg), engine)
+    return Context(opts, cfg, node_plans(opts.name, cfg), engine, lb_plan=loadbalancer.plan(opts.name, cfg))
 
 
 def planned(ctx: Context, steps: Sequence[Step]) -> list[tuple[Step, str | None]]:

@@ -6,7 +6,7 @@ ports, mounts), and `render_plan` turns that same data into text, so the two
 never disagree. `dry_run` adds the steps create would run, from its step
 list, after the refusals create makes (pipeline.prepare).
 
-With several control planes (refused by create for now) each control plane
+With several control planes each control plane
 publishes the API server on a random loopback port and kind's external load
 balancer takes apiServerAddress:apiServerPort (kind's providers'
 provision.go).

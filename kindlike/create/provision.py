@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from kindlike.config.naming import node_names
 from kindlike.config.types import IP_FAMILY_IPV6, ClusterConfig, NodeConfig
-from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_CONTROL_PLANE
+from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_CONTROL_PLANE, ROLE_LOAD_BALANCER
 from kindlike.engines.base import Engine, MountSpec, NodeSpec, PortSpec
 from kindlike.errors import EngineError
 from kindlike.runtime import Node, cluster_labels, network_name, node_labels, refuse_existing
@@ -42,7 +42,7 @@ class NodePlan:
 def api_server_port(cfg: ClusterConfig) -> PortSpec:
     """Where a control plane publishes the API server. With several control
     planes each gets a random loopback port and kind's external load
-    balancer takes apiServerAddress:apiServerPort (not supported yet)."""
+    balancer takes apiServerAddress:apiServerPort (kindlike.loadbalancer)."""
     net = cfg.networking
     if len(cfg.control_planes()) > 1:
         loopback = "::1" if net.ip_family == IP_FAMILY_IPV6 else "127.0.0.1"
@@ -67,6 +67,10 @@ def node_plans(cluster: str, cfg: ClusterConfig) -> list[NodePlan]:
 
 def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
     info = engine.info()
+    if plan.role == ROLE_LOAD_BALANCER:
+        return NodeSpec(name=plan.name, image=plan.image, network=network_name(cluster),
+                        labels={**node_labels(cluster, plan.role), **plan.labels}, ports=plan.published,
+                        var_volume=False, privileged=False)
     return NodeSpec(
         name=plan.name,
         image=plan.image,
@@ -82,18 +86,43 @@ def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
 
 
 def provision(engine: Engine, cluster: str, plans: list[NodePlan], *, boot_timeout: float = 120) -> list[Node]:
-    """Create the network and start all nodes at once; return them booted."""
+    """Create the network and start all nodes (and the load balancer, whose
+    plan comes last) at once; return them, the nodes booted."""
     from concurrent.futures import ThreadPoolExecutor  # not needed by the dry-run's node plans
 
     refuse_existing(engine, cluster)
     net = network_name(cluster)
+    if net in engine.list_networks(cluster_labels(cluster)):
+        engine.delete_network(net)  # left by an earlier cluster of this name (no nodes, as just checked)
     engine.ensure_network(net, cluster_labels(cluster))
     specs = [node_spec(engine, cluster, p) for p in plans]
+    for spec, ip in zip(specs, node_addresses(engine.network_subnet(net), len(specs))):
+        spec.ip = ip
     with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
         list(pool.map(engine.run_node, specs))
         nodes = [Node(p.name, p.role, engine, net) for p in plans]
-        list(pool.map(lambda n: wait_for_systemd(n, boot_timeout), nodes))
+        list(pool.map(lambda n: wait_for_systemd(n, boot_timeout),
+                      [n for n in nodes if n.role != ROLE_LOAD_BALANCER]))
     return nodes
+
+
+def node_addresses(subnet: str, count: int) -> list[str]:
+    """Fixed addresses for the nodes, in plan order: the subnet's hosts after
+    the first, which both engines give the bridge (the gateway).
+
+    Fixed because a restart must not move a node: its address is in the API
+    server's certificate, in etcd's peer URLs and in the kubelet's --node-ip,
+    and engines hand addresses out again in whatever order nodes restart
+    (kind re-points its manifests at boot instead, which cannot mend etcd's
+    member list: kind #1689)."""
+    import ipaddress
+    import itertools
+
+    hosts = itertools.islice(ipaddress.ip_network(subnet, strict=False).hosts(), 1, 1 + count)
+    out = [str(h) for h in hosts]
+    if len(out) < count:
+        raise EngineError(f"network subnet {subnet} has room for {len(out)} nodes, not {count}")
+    return out
 
 
 def wait_for_systemd(node: Node, timeout: float) -> None:

@@ -67,8 +67,12 @@ def render_nodes(name: str, cfg, info: ImageInfo, facts: Facts) -> list[dict[str
     """Per node: name, role, kubeadm config text and documents, containerd settings."""
     from kindlike.config.naming import node_names
 
+    from kindlike.config.naming import load_balancer_name
+    from kindlike.constants import ROLE_LOAD_BALANCER
+
     planned = [PlannedNode(node_name, role) for node_name, role, _ in node_names(cfg, name)]
-    texts = nodeconfig.render_all(facts, name, cfg, planned, info)
+    lb = PlannedNode(load_balancer_name(name), ROLE_LOAD_BALANCER) if len(cfg.control_planes()) > 1 else None
+    texts = nodeconfig.render_all(facts, name, cfg, planned, info, lb)
     patched = bool(cfg.containerd_config_patches or cfg.containerd_config_patches_json6902)
     out = []
     for n in planned:

@@ -30,11 +30,17 @@ def ensure_images(ctx: Context, note: Note) -> None:
     from kindlike.create.imageinfo import ensure_images as ensure
 
     ctx.images = ensure(ctx.engine, sorted({p.image for p in ctx.plans}), note=note, status=ctx.status)
+    if ctx.lb_plan is not None:
+        from kindlike import loadbalancer
+
+        loadbalancer.ensure_image(ctx.engine, note=ctx.status.line)
 
 
 def prepare_nodes(ctx: Context, note: Note) -> None:
     ctx.created = True
-    ctx.nodes = provision.provision(ctx.engine, ctx.name, ctx.plans)
+    nodes = provision.provision(ctx.engine, ctx.name, ctx.plans + ([ctx.lb_plan] if ctx.lb_plan else []))
+    ctx.nodes = nodes[:len(ctx.plans)]
+    ctx.load_balancer = nodes[len(ctx.plans)] if ctx.lb_plan else None
 
 
 def write_configs(ctx: Context, note: Note) -> None:
@@ -43,7 +49,11 @@ def write_configs(ctx: Context, note: Note) -> None:
     warning = kubeadm.cgroup_v1_warning(ctx.image.kubernetes_version, ctx.engine.info().cgroup_version)
     if warning:
         ctx.status.line(f"WARNING: {warning}")
-    nodeconfig.write_node_configs(ctx.engine, ctx.name, ctx.config, ctx.nodes, ctx.image)
+    nodeconfig.write_node_configs(ctx.engine, ctx.name, ctx.config, ctx.nodes, ctx.image, ctx.load_balancer)
+    if ctx.load_balancer is not None:
+        from kindlike import loadbalancer
+
+        loadbalancer.configure(ctx.load_balancer, [n for n in ctx.nodes if n.role != ROLE_WORKER])
     if ctx.image.cni == "flannel" and _cni_disabled(ctx) is None:
         from kindlike.create import cni
 
@@ -61,14 +71,29 @@ def init_control_plane(ctx: Context, note: Note) -> None:
 
     def init() -> None:
         bootstrap.kubeadm_init(ctx.control_plane, info.has_coredns, single_node=len(ctx.nodes) == 1,
-                               kube_proxy=ctx.config.networking.kube_proxy_mode != "none", log=_detail(ctx))
+                               kube_proxy=ctx.config.networking.kube_proxy_mode != "none", log=_detail(ctx),
+                               upload_certs=bool(ctx.secondary_control_planes))
 
     # Workers start joining while init finishes (see bootstrap.join_can_start);
-    # the next step waits for them and reports their failures.
-    ctx.joining = bootstrap.init_then_join(ctx.control_plane, ctx.workers, init,
+    # a later step waits for them and reports their failures. Not with more
+    # control planes to join: each one grows etcd, and until its member
+    # starts the API server may not answer (kind joins them first, too).
+    early = [] if ctx.secondary_control_planes else ctx.workers
+    ctx.joining = bootstrap.init_then_join(ctx.control_plane, early, init,
                                            lambda nodes: bootstrap.kubeadm_join(nodes, log=_detail(ctx)))
     if not info.has_coredns:
         note("no CoreDNS in the image: addon skipped")
+
+
+def join_control_planes(ctx: Context, note: Note) -> None:
+    from kindlike.create import bootstrap
+
+    # One at a time: each join adds an etcd member, and two members added at
+    # once can leave etcd without a quorum.
+    for n in ctx.secondary_control_planes:
+        bootstrap.kubeadm_join([n], log=_detail(ctx))
+    if not ctx.workers:
+        bootstrap.untaint_control_planes(ctx.control_plane)
 
 
 def join_workers(ctx: Context, note: Note) -> None:
@@ -89,7 +114,7 @@ def pod_network(ctx: Context, note: Note) -> None:
     from kindlike.constants import API_SERVER_CONTAINER_PORT
 
     cni.install_cni(ctx.control_plane, ctx.config.networking.pod_subnet,
-                    (ctx.control_plane.name, API_SERVER_CONTAINER_PORT))
+                    (ctx.api_endpoint.name, API_SERVER_CONTAINER_PORT))
     ctx.cni = ctx.image.cni
     note(ctx.image.cni_title)
 
@@ -120,6 +145,10 @@ def _no_workers(ctx: Context) -> str | None:
     return None if any(p.role == ROLE_WORKER for p in ctx.plans) else ""
 
 
+def _one_control_plane(ctx: Context) -> str | None:
+    return None if ctx.lb_plan is not None else ""
+
+
 def _cni_disabled(ctx: Context) -> str | None:
     return "CNI not installed (networking.disableDefaultCNI: true)" if ctx.config.networking.disable_default_cni \
         else None
@@ -131,6 +160,7 @@ STEPS: list[Step] = [
     Step("Preparing nodes 📦", prepare_nodes),
     Step("Writing configuration 📜", write_configs),
     Step("Starting control-plane 🕹️", init_control_plane),
+    Step("Joining more control-plane nodes 🎮", join_control_planes, skip=_one_control_plane),
     # Workers join before the pod network is applied: joining needs only the
     # API server, and Flannel's DaemonSet then starts on every node at once.
     Step("Joining worker nodes 🚜", join_workers, skip=_no_workers),

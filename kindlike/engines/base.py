@@ -67,6 +67,14 @@ class NodeSpec:
     # container's overlay root (overlay-on-overlay breaks its snapshotter).
     var_volume: bool = True
     command: list[str] | None = None
+    # Its fixed address on the cluster network (kept across restarts: the
+    # certificates, etcd's peer URLs and the kubelet's node IP name it);
+    # "" = the engine picks one.
+    ip: str = ""
+    # The load balancer is not a node: no privileges, its own entrypoint,
+    # and an ordinary stop signal.
+    privileged: bool = True
+    entrypoint: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,10 +124,22 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def network_exists(self, name: str) -> bool: ...
 
+    @abc.abstractmethod
+    def network_subnet(self, name: str) -> str:
+        """The network's IPv4 subnet (CIDR), which node addresses are taken from."""
+
     # -- containers --------------------------------------------------------
     @abc.abstractmethod
     def run_node(self, spec: NodeSpec) -> None:
         """Create and start a node container (privileged, private cgroupns)."""
+
+    @abc.abstractmethod
+    def stop_containers(self, names: list[str], timeout: int = 30) -> None:
+        """Stop them (the engine will not restart them until started again)."""
+
+    @abc.abstractmethod
+    def start_containers(self, names: list[str]) -> None:
+        """Start stopped containers; running ones are left as they are."""
 
     @abc.abstractmethod
     def list_containers(self, labels: dict[str, str] | None = None, all: bool = True) -> list[Container]:

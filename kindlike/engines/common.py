@@ -231,6 +231,18 @@ class SdkEngine(Engine):
     def build_command(self) -> list[str]:
         return [self.name]
 
+    def stop_containers(self, names: list[str], timeout: int = 30) -> None:
+        for name in names:
+            c = self._container(name)
+            if c.status == "running":
+                c.stop(timeout=timeout)
+
+    def start_containers(self, names: list[str]) -> None:
+        for name in names:
+            c = self._container(name)
+            if c.status != "running":
+                c.start()
+
 
 def _not_found(e: Exception) -> bool:
     # docker-py and podman-py each raise their own NotFound / ImageNotFound.

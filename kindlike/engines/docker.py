@@ -6,6 +6,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import docker.types
 
 from kindlike.constants import VAR_VOLUME_SUFFIX
 from kindlike.engines.base import Container, EngineInfo, NodeSpec
@@ -74,22 +75,44 @@ class DockerEngine(SdkEngine):
 
     @retry_engine
     def ensure_network(self, name: str, labels: dict[str, str]) -> None:
-        if self.network_exists(name):
-            return
-        try:
-            self.client.networks.create(
-                name,
-                driver="bridge",
-                labels=labels,
-                # Masquerade so nodes reach the outside; ICC for node-to-node VXLAN.
-                options={
-                    "com.docker.network.bridge.enable_ip_masquerade": "true",
-                    "com.docker.network.bridge.enable_icc": "true",
-                },
-            )
-        except docker.errors.APIError as e:
-            if "already exists" not in str(e):
-                raise EngineError(f"cannot create network {name}: {e.explanation or e}") from e
+        # Docker gives a container a fixed address only on a network whose
+        # subnet was given at create: so let Docker choose a free subnet (it
+        # avoids the host's routes), then create the network again with that
+        # subnet written out. A concurrent create may take the same subnet in
+        # between; that shows as an overlap and is retried.
+        options = {
+            # Masquerade so nodes reach the outside; ICC for node-to-node VXLAN.
+            "com.docker.network.bridge.enable_ip_masquerade": "true",
+            "com.docker.network.bridge.enable_icc": "true",
+        }
+        for _ in range(8):
+            if self.network_exists(name):
+                return
+            try:
+                probe = self.client.networks.create(name, driver="bridge", labels=labels, options=options)
+                subnet = self._subnet_of(probe.id)
+                probe.remove()
+                self.client.networks.create(
+                    name, driver="bridge", labels=labels, options=options,
+                    ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)]))
+                return
+            except docker.errors.APIError as e:
+                if "already exists" in str(e):
+                    return
+                if "overlap" not in str(e).lower():
+                    raise EngineError(f"cannot create network {name}: {e.explanation or e}") from e
+        raise EngineError(f"cannot create network {name}: every free subnet was taken while trying",
+                          fix="retry; fewer clusters created at the same moment")
+
+    def _subnet_of(self, network_id: str) -> str:
+        configs = (self.client.api.inspect_network(network_id).get("IPAM") or {}).get("Config") or []
+        for c in configs:
+            if c.get("Subnet") and ":" not in c["Subnet"]:
+                return c["Subnet"]
+        raise EngineError(f"network {network_id[:12]} has no IPv4 subnet")
+
+    def network_subnet(self, name: str) -> str:
+        return self._subnet_of(name)
 
     def delete_network(self, name: str) -> bool:
         found = [n for n in self.client.networks.list(names=[name]) if n.name == name]
@@ -115,21 +138,25 @@ class DockerEngine(SdkEngine):
             vol = spec.name + VAR_VOLUME_SUFFIX
             self.client.volumes.create(name=vol, labels=spec.labels)
             volumes.append(f"{vol}:/var")
+        node = {"privileged": True, "cgroupns": "private",
+                "security_opt": ["seccomp=unconfined", "apparmor=unconfined"]} if spec.privileged else {}
+        endpoint = self.client.api.create_endpoint_config(ipv4_address=spec.ip or None, aliases=[spec.name])
         try:
             self.client.containers.run(
                 spec.image,
                 command=spec.command,
+                entrypoint=spec.entrypoint,
                 name=spec.name,
                 hostname=spec.name,
                 detach=True,
                 tty=True,  # systemd writes its boot progress to the console = logs
-                privileged=True,
-                cgroupns="private",
-                security_opt=["seccomp=unconfined", "apparmor=unconfined"],
                 tmpfs={t: "" for t in spec.tmpfs},
                 labels=spec.labels,
                 network=spec.network,
-                restart_policy={"Name": "on-failure", "MaximumRetryCount": 1},
+                networking_config={spec.network: endpoint},
+                # Back after the daemon restarts (a reboot), not after `kindlike stop`.
+                restart_policy={"Name": "unless-stopped"},
+                **node,
                 init=False,
                 environment={"container": "docker", **spec.env},
                 devices=[f"{d}:{d}:rwm" for d in spec.devices],

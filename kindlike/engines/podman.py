@@ -124,6 +124,14 @@ class PodmanEngine(SdkEngine):
             if "already exists" not in str(e):
                 raise EngineError(f"cannot create network {name}: {e}") from e
 
+    def network_subnet(self, name: str) -> str:
+        # Podman writes every network's subnet into its config, chosen or not,
+        # so fixed addresses need nothing more.
+        for sn in self.client.networks.get(name).attrs.get("subnets") or []:
+            if sn.get("subnet") and ":" not in sn["subnet"]:
+                return sn["subnet"]
+        raise EngineError(f"network {name} has no IPv4 subnet")
+
     def delete_network(self, name: str) -> bool:
         if not self.network_exists(name):
             return False
@@ -168,22 +176,25 @@ class PodmanEngine(SdkEngine):
                 command=spec.command,
                 name=spec.name,
                 hostname=spec.name,
+                entrypoint=spec.entrypoint,
                 tty=True,
-                privileged=True,
-                cgroupns="private",
                 # Podman's systemd mode mounts the host's root-owned name=systemd
                 # hierarchy into the node; the kubelet then cannot create kubepods.
                 systemd="false",
                 labels=spec.labels,
                 network_mode="bridge",
-                networks={spec.network: {"aliases": [spec.name]}},
-                restart_policy={"Name": "on-failure", "MaximumRetryCount": 1},
+                networks={spec.network: {"aliases": [spec.name], **({"static_ips": [spec.ip]} if spec.ip else {})}},
+                # "always" is what podman-restart.service starts again at boot;
+                # `kindlike stop` (a stop by the user) is not undone by it.
+                restart_policy={"Name": "always"},
                 environment={"container": "podman", **spec.env},
                 devices=list(spec.devices),
                 mounts=mounts,
                 volumes=volumes,
                 ports=ports,
-                stop_signal=int(signal.SIGRTMIN) + 3,  # systemd halts on SIGRTMIN+3
+                **({"privileged": True, "cgroupns": "private",
+                    "stop_signal": int(signal.SIGRTMIN) + 3}  # systemd halts on SIGRTMIN+3
+                   if spec.privileged else {}),
             )
             c.start()
         except podman.errors.ImageNotFound as e:

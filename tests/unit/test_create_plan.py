@@ -204,15 +204,34 @@ def test_dry_run_lists_the_steps_create_would_run():
     assert "  Waiting ≤ 1m30s for nodes Ready ⏳" in steps
 
 
-def test_dry_run_refuses_what_create_refuses():
+def test_dry_run_refuses_what_create_refuses(tmp_path):
     from kindlike.create.pipeline import CreateOptions, create_cluster
     from kindlike.create.plan import dry_run
     from kindlike.errors import KindlikeError
 
-    c = cfg("nodes:\n- role: control-plane\n- role: control-plane\n").cluster
+    missing = tmp_path / "absent"
+    c = cfg(f"nodes:\n- role: control-plane\n  extraMounts:\n  - hostPath: {missing}\n    containerPath: /x\n").cluster
     with pytest.raises(KindlikeError) as planned:
-        dry_run(CreateOptions("ha", c))
+        dry_run(CreateOptions("m", c))
     with pytest.raises(KindlikeError) as created:
-        create_cluster(None, CreateOptions("ha", c))  # refused before the engine is used
+        create_cluster(None, CreateOptions("m", c))  # refused before the engine is used
     assert planned.value.lines() == created.value.lines()
-    assert "2 control-plane nodes are not supported yet" in planned.value.message
+    assert any(f'hostPath: "{missing}" does not exist' in line for line in planned.value.lines())
+
+
+def test_dry_run_of_several_control_planes_joins_them_through_the_load_balancer():
+    import yaml
+
+    from kindlike.create.pipeline import CreateOptions
+    from kindlike.create.plan import dry_run
+
+    c = cfg("nodes:\n- role: control-plane\n- role: control-plane\n- role: control-plane\n- role: worker\n").cluster
+    out = dry_run(CreateOptions("ha", c), output="yaml")
+    plan = yaml.safe_load(out)
+    assert plan["loadBalancer"]["name"] == "ha-external-load-balancer"
+    text = dry_run(CreateOptions("ha", c))
+    steps = text.split("\nSteps:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert steps.index("  Starting control-plane 🕹️") < steps.index("  Joining more control-plane nodes 🎮") \
+        < steps.index("  Joining worker nodes 🚜")
+    single = dry_run(CreateOptions("one", cfg("nodes:\n- role: control-plane\n").cluster))
+    assert "  Joining more control-plane nodes 🎮: skipped" in single.splitlines()
