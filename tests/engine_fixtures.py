@@ -158,3 +158,43 @@ def user_dir() -> pathlib.Path:
     pw = pwd.getpwnam(ROOTLESS_USER)
     os.chown(d, pw.pw_uid, pw.pw_gid)
     return d
+
+
+def _wait_gone(pids: list[int], timeout: float = 90) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"pid {pid} did not exit within {timeout}s")
+
+
+def restart_engine(kind: str, engine, cluster: str) -> None:
+    """What a host reboot does to a cluster's containers, short of rebooting.
+    Docker: its daemon stops (taking every container down) and starts again;
+    the daemon then starts the containers by their restart policy. Podman has
+    no daemon: the cluster's containers are killed from outside, and Podman's
+    restart policy has to start them again."""
+    import signal
+
+    if kind == "rootful-docker":
+        pids = [int(open("/var/run/docker.pid").read().strip())]
+    elif kind == "rootless-docker":
+        pids = [int(p) for p in subprocess.run(["pgrep", "-u", str(rootless_uid()), "-x", "dockerd"],
+                                              capture_output=True, text=True).stdout.split()]
+    else:
+        pids = [int(engine.inspect(c.name)["State"]["Pid"])
+                for c in engine.list_containers(cluster_labels(cluster), all=False)]
+    assert pids, f"nothing of {kind} to restart"
+    sig = signal.SIGKILL if kind == "rootless-podman" else signal.SIGTERM
+    for pid in pids:
+        os.kill(pid, sig)
+    _wait_gone(pids)
+    _started.discard(kind)
+    start_engine(kind)

@@ -13,15 +13,32 @@ def get() -> None:
 
 
 @get.command("clusters")
+@click.option("-o", "--output", type=click.Choice(["name", "wide"]), default=None,
+              help="name: only the names (kind's output); wide: NAME, STATE and NODES columns. "
+                   "Default: wide on a terminal, names when piped.")
 @provider_option
 @pass_state
-def get_clusters(state: State) -> None:
-    """List kindlike clusters."""
+def get_clusters(state: State, output: str | None) -> None:
+    """List kindlike clusters and whether each is running or stopped."""
+    import sys
+
+    from kindlike.lifecycle import cluster_state
+
     names = list_clusters(state.engine)
     if not names:
         state.status.line("No kindlike clusters found.")
-    for n in names:
-        click.echo(n)
+        return
+    # Scripts read `kind get clusters` one name per line; keep that when piped.
+    if (output or ("wide" if sys.stdout.isatty() else "name")) == "name":
+        for n in names:
+            click.echo(n)
+        return
+    rows = [(n, cluster_state(state.engine, n), str(len(list_nodes(state.engine, n)))) for n in names]
+    width = max(len("NAME"), *(len(r[0]) for r in rows)) + 2
+    swidth = max(len("STATE"), *(len(r[1]) for r in rows)) + 2
+    click.echo(f"{'NAME':<{width}}{'STATE':<{swidth}}NODES")
+    for n, st, count in rows:
+        click.echo(f"{n:<{width}}{st:<{swidth}}{count}")
 
 
 @get.command("nodes")

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from kindlike.cli import build, completion, create, delete, doctor, export, get, load, version
+from kindlike.cli import build, completion, create, delete, doctor, export, get, lifecycle, load, version
 from kindlike.cli.common import State
 from kindlike.errors import KindlikeError
 
@@ -26,7 +26,8 @@ def cli(ctx: click.Context, verbose: int, verbosity: int, quiet: bool, provider:
     ctx.call_on_close(ctx.obj.close)
 
 
-for group in (create.create, delete.delete, get.get, export.export, load.load, build.build):
+for group in (create.create, delete.delete, get.get, export.export, load.load, build.build, lifecycle.stop,
+              lifecycle.start):
     cli.add_command(group)
 cli.add_command(doctor.doctor)
 cli.add_command(version.version)

@@ -1,0 +1,141 @@
+"""A cluster's life after create: its state, `stop cluster` and `start cluster`.
+
+Stopping stops every container of the cluster (nodes and load balancer);
+their filesystems and /var volumes stay, so nothing is lost, and the engine
+does not start them again until asked (Docker's unless-stopped and Podman's
+always both leave a container stopped by the user alone). Starting starts
+them all at once, waits for systemd in every node and for the API server,
+re-points the load balancer at the control planes and re-exports the
+kubeconfig when the API server's host address changed. Nodes keep their
+addresses (kindlike.create.provision.node_addresses), so nothing inside the
+cluster has to be re-pointed.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from kindlike.constants import ADMIN_CONF, ROLE_CONTROL_PLANE, ROLE_LOAD_BALANCER
+from kindlike.errors import ClusterError
+from kindlike.runtime import Node, cluster_labels, list_nodes, load_balancer
+
+RUNNING, STOPPED, PARTLY = "running", "stopped", "partly running"
+
+
+def cluster_state(engine, cluster: str) -> str:
+    """running, stopped, or "partly running (2/5)"; "" when there is no such cluster."""
+    containers = engine.list_containers(cluster_labels(cluster))
+    if not containers:
+        return ""
+    up = sum(c.state == "running" for c in containers)
+    if up == len(containers):
+        return RUNNING
+    return STOPPED if up == 0 else f"{PARTLY} ({up}/{len(containers)})"
+
+
+def _containers(engine, cluster: str) -> list[Node]:
+    nodes = list_nodes(engine, cluster, load_balancer=True)
+    if not nodes:
+        raise ClusterError(f"no cluster named {cluster!r}", fix="see `kindlike get clusters`")
+    return nodes
+
+
+def stop_cluster(engine, cluster: str, timeout: int = 60) -> list[str]:
+    """Stop every container of the cluster; returns their names."""
+    nodes = _containers(engine, cluster)
+    names = [n.name for n in nodes]
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        # systemd in each node stops the kubelet and containerd in order; it
+        # gets `timeout` seconds before the engine kills it.
+        list(pool.map(lambda name: engine.stop_containers([name], timeout=timeout), names))
+    return names
+
+
+@dataclass
+class StartResult:
+    name: str
+    nodes: list[str]
+    kubeconfig_path: str = ""
+    kubeconfig_changed: bool = False
+    durations: dict[str, float] = field(default_factory=dict)
+
+
+def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | None = None,
+                  boot_timeout: float = 120, api_timeout: float = 120) -> StartResult:
+    """Start a stopped (or partly stopped) cluster: back when the API server
+    answers, and with `wait` > 0 when every node is Ready again."""
+    from kindlike import kubeconfig as kc
+    from kindlike import loadbalancer
+    from kindlike.create.provision import wait_for_systemd
+
+    nodes = _containers(engine, cluster)
+    t0 = time.monotonic()
+    started_at = time.time()
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        list(pool.map(lambda n: engine.start_containers([n.name]), nodes))
+        kube = [n for n in nodes if n.role != ROLE_LOAD_BALANCER]
+        list(pool.map(lambda n: wait_for_systemd(n, boot_timeout), kube))
+    res = StartResult(cluster, [n.name for n in nodes])
+    res.durations["containers"] = time.monotonic() - t0
+    cps = [n for n in kube if n.role == ROLE_CONTROL_PLANE]
+    lb = load_balancer(engine, cluster)
+    if lb is not None:
+        loadbalancer.configure(lb, cps)
+    wait_api(cps[0], api_timeout)
+    res.durations["api"] = time.monotonic() - t0
+    if wait > 0:
+        wait_fresh_ready(cps[0], started_at, wait)
+        res.durations["ready"] = time.monotonic() - t0
+    text = kc.cluster_kubeconfig(engine, cluster)
+    import yaml
+
+    server = yaml.safe_load(text)["clusters"][0]["cluster"]["server"]
+    res.kubeconfig_path = str(kc.default_path(kubeconfig))
+    if kc.server_of(cluster, kubeconfig) != server:
+        kc.merge(cluster, text, kubeconfig, set_current=False)
+        res.kubeconfig_changed = True
+    return res
+
+
+def _kubectl(cp: Node, *args: str):
+    return cp.exec("kubectl", f"--kubeconfig={ADMIN_CONF}", *args, check=False, timeout=30)
+
+
+def wait_api(cp: Node, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        res = _kubectl(cp, "get", "--raw", "/readyz")
+        if res.code == 0:
+            return
+        if time.monotonic() > deadline:
+            raise ClusterError(f"the API server did not answer within {timeout:.0f}s of the start "
+                               f"({res.output.strip().splitlines()[-1] if res.output.strip() else 'no answer'})",
+                               fix=f"inspect with: kindlike export logs --name {cp.name.rsplit('-control-plane', 1)[0]}")
+        time.sleep(0.5)
+
+
+def wait_fresh_ready(cp: Node, since: float, timeout: float) -> None:
+    """Every node Ready by a status its kubelet posted after `since` (a Ready
+    condition from before the stop is still there at first)."""
+    import json
+    from datetime import datetime
+
+    deadline = time.monotonic() + timeout
+    stale: list[str] = []
+    while True:
+        res = _kubectl(cp, "get", "nodes", "-o", "json")
+        if res.code == 0:
+            stale = []
+            for item in json.loads(res.stdout).get("items", []):
+                cond = next((c for c in item["status"].get("conditions", []) if c["type"] == "Ready"), {})
+                beat = cond.get("lastHeartbeatTime", "")
+                fresh = beat and datetime.fromisoformat(beat.replace("Z", "+00:00")).timestamp() >= since - 1
+                if cond.get("status") != "True" or not fresh:
+                    stale.append(item["metadata"]["name"])
+            if not stale:
+                return
+        if time.monotonic() > deadline:
+            raise ClusterError(f"nodes not Ready {timeout:.0f}s after the start: {', '.join(sorted(stale)) or '?'}",
+                               fix="inspect with `kindlike export logs`, or raise --wait")
+        time.sleep(0.5)
