@@ -305,6 +305,34 @@ class Cluster:
         nodes = self._require()
         return _logs.export_logs(self.engine, self.name, nodes, dest, note=Status(quiet=not verbose).line).path
 
+    # -- stop and start ----------------------------------------------------
+    @property
+    def state(self) -> str:
+        """"running", "stopped", "partly running (N/M)", or "" when it does not exist."""
+        from kindlike.lifecycle import cluster_state
+
+        return cluster_state(self.engine, self.name)
+
+    def stop(self, timeout: int = 60) -> None:
+        """Stop every node (and the load balancer): CPU and memory are freed,
+        nothing is deleted. Raises ClusterNotFoundError."""
+        from kindlike.lifecycle import stop_cluster
+
+        self._require()
+        stop_cluster(self.engine, self.name, timeout=timeout)
+
+    def start(self, wait: str | float = "0s") -> None:
+        """Start a stopped cluster; returns once the API server answers, and
+        with `wait` (as in create) once every node is Ready again. The
+        kubeconfig is updated if the API server's host port changed."""
+        from kindlike.lifecycle import start_cluster
+
+        self._require()
+        target = self._merged_kubeconfig or self._kubeconfig_file or self._private_dir() / "kubeconfig"
+        start_cluster(self.engine, self.name, wait=parse_wait(wait), kubeconfig=str(target))
+        if self._merged_kubeconfig is None:
+            self._kubeconfig_file = Path(target)
+
     # -- deletion and lifetime ---------------------------------------------
     def delete(self) -> bool:
         """Delete the nodes, volumes, network and the kubeconfig entries this

@@ -1,6 +1,6 @@
 """The Python API end to end: kindlike.Cluster.get/create, facts, kubeconfig,
 the cluster's own kubectl, image loading, log export, errors a caller can
-catch, and the context manager's create-use-delete lifecycle.
+catch, and the context manager's create-use-stop-start-delete lifecycle.
 
 Most tests use the session's shared 2-node cluster (tests/e2e/test_day2.py);
 the lifecycle test makes (and always removes) a 1-node cluster of its own."""
@@ -163,6 +163,13 @@ def test_context_manager_creates_and_deletes(engine, node_image, tmp_path):
             assert f"kindlike-{name}" in [x["name"] for x in merged["contexts"]]
             private = c.kubeconfig_path
             assert private != kubeconfig and private.exists()
+            # stop() and start(): the state follows, the cluster answers again.
+            assert c.state == "running"
+            c.stop()
+            assert c.state == "stopped"
+            c.start(wait="3m")
+            assert c.state == "running"
+            assert c.kubectl("get", "--raw", "/readyz").stdout == "ok"
         # Leaving the block deleted everything, kubeconfig entries included.
         assert engine.list_containers(cluster_labels(name)) == []
         assert engine.list_volumes(cluster_labels(name)) == []
