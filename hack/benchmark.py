@@ -5,8 +5,13 @@ and the total, per node count; with --kind, kind itself creates the same
 clusters from the same node image, interleaved run by run, and the ratio
 kindlike/kind of the medians is printed.
 
-    .venv/bin/python hack/benchmark.py [--runs 3] [--nodes 1,3] [--provider docker] [--image IMG]
-                                       [--kind PATH-TO-KIND]
+    .venv/bin/python hack/benchmark.py [--runs 3] [--nodes 1,3,3+1] [--provider docker] [--image IMG]
+                                       [--kind PATH-TO-KIND] [--lifecycle]
+
+A size is a node count (one control plane, the rest workers) or C+W:
+C control planes (behind the load balancer when C > 1) and W workers.
+--lifecycle also times `stop cluster` and `start cluster` until every node
+is Ready again, on each created cluster before it is deleted.
 
 Uses the real engine and the default node image (build it first:
 `kindlike build node-image`). kind v0.33 (`go install sigs.k8s.io/kind@v0.33.0`)
@@ -36,8 +41,15 @@ from kindlike.engines.detect import get_engine
 from kindlike.status import Status
 
 
-def config_for(nodes: int) -> str:
-    roles = ["control-plane"] + ["worker"] * (nodes - 1)
+def roles_for(size: str) -> list[str]:
+    if "+" in size:
+        cps, workers = (int(x) for x in size.split("+"))
+        return ["control-plane"] * cps + ["worker"] * workers
+    return ["control-plane"] + ["worker"] * (int(size) - 1)
+
+
+def config_for(nodes) -> str:
+    roles = roles_for(str(nodes))
     body = "".join(f"- role: {r}\n" for r in roles)
     return f"kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n{body}"
 
@@ -73,14 +85,14 @@ def run_kind(kind: str, kubectl: str, nodes: int, image: str, tmp: Path) -> dict
                               "--kubeconfig", str(kubeconfig), "--wait", "5m"], capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError(f"kind create failed:\n{res.stderr[-2000:]}")
-        all_ready(kubectl, kubeconfig, nodes)
+        all_ready(kubectl, kubeconfig, len(roles_for(str(nodes))))
         return {"total (create, --wait)": time.monotonic() - start}
     finally:
         subprocess.run([kind, "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig)],
                        capture_output=True)
 
 
-def run_once(engine, nodes: int, image: str | None, kubeconfig: Path) -> dict[str, float]:
+def run_once(engine, nodes, image: str | None, kubeconfig: Path, lifecycle: bool = False) -> dict[str, float]:
     name = f"bench{uuid.uuid4().hex[:6]}"
     cfg = load_config_text(config_for(nodes), "benchmark").cluster
     status = Status(quiet=True)
@@ -90,6 +102,15 @@ def run_once(engine, nodes: int, image: str | None, kubeconfig: Path) -> dict[st
                                              kubeconfig=str(kubeconfig), status=status))
         took = dict(status.durations)
         took["total (create, --wait)"] = time.monotonic() - start
+        if lifecycle:
+            from kindlike.lifecycle import start_cluster, stop_cluster
+
+            t = time.monotonic()
+            stop_cluster(engine, name)
+            took["stop cluster"] = time.monotonic() - t
+            t = time.monotonic()
+            start_cluster(engine, name, wait=300, kubeconfig=str(kubeconfig))
+            took["start cluster, nodes Ready"] = time.monotonic() - t
     finally:
         t = time.monotonic()
         delete_cluster(engine, name)
@@ -107,8 +128,9 @@ def main() -> int:
     ap.add_argument("--provider", default=None)
     ap.add_argument("--image", default=None, help=f"node image (default {constants.DEFAULT_NODE_IMAGE})")
     ap.add_argument("--kind", default=None, help="a kind binary: time it too, interleaved, on the same image")
+    ap.add_argument("--lifecycle", action="store_true", help="also time stop cluster and start cluster")
     args = ap.parse_args()
-    counts = [int(x) for x in args.nodes.split(",") if x.strip()]
+    counts = [x.strip() for x in args.nodes.split(",") if x.strip()]
     engine = get_engine(args.provider)
     info = engine.info()
     print(f"engine: {info.name} {info.version} rootless={info.rootless}; runs per size: {args.runs}")
@@ -125,13 +147,13 @@ def main() -> int:
             samples: list[dict[str, float]] = []
             kind_samples: list[float] = []
             for i in range(args.runs):
-                samples.append(run_once(engine, n, args.image, kubeconfig))
+                samples.append(run_once(engine, n, args.image, kubeconfig, args.lifecycle))
                 print(f"  {n}-node run {i + 1}: kindlike {samples[-1]['total (create, --wait)']:.1f}s", file=sys.stderr)
                 if args.kind:
                     kind_samples.append(run_kind(args.kind, kubectl, n, image, Path(tmp))["total (create, --wait)"])
                     print(f"  {n}-node run {i + 1}: kind {kind_samples[-1]:.1f}s", file=sys.stderr)
             steps = list(samples[0])
-            print(f"\n{n} node{'s' if n > 1 else ''} ({args.runs} runs)   median    min    max")
+            print(f"\n{n} node{'s' if n != '1' else ''} ({args.runs} runs)   median    min    max")
             for s in steps:
                 vals = [x[s] for x in samples if s in x]
                 print(f"  {s:<34} {statistics.median(vals):6.1f}s {min(vals):6.1f} {max(vals):6.1f}")
@@ -141,8 +163,10 @@ def main() -> int:
                 print(f"  {'kind create, all nodes Ready':<34} {medians[('kind', n)]:6.1f}s {min(kind_samples):6.1f}"
                       f" {max(kind_samples):6.1f}")
                 print(f"  kindlike / kind: {medians[('kindlike', n)] / medians[('kind', n)]:.2f}x")
-    if ("kindlike", 1) in medians and ("kindlike", 3) in medians:
-        print(f"\nkindlike 3 nodes / 1 node: {medians[('kindlike', 3)] / medians[('kindlike', 1)]:.2f}x")
+    if ("kindlike", "1") in medians:
+        for n in counts[1:] if counts[0] == "1" else counts:
+            if n != "1":
+                print(f"\nkindlike {n} nodes / 1 node: {medians[('kindlike', n)] / medians[('kindlike', '1')]:.2f}x")
     engine.close()
     return 0
 

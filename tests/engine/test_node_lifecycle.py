@@ -119,6 +119,19 @@ def test_three_node_cluster(engine, systemd_image, cluster_name, share_dir, tmp_
                           f"import urllib.request;print(urllib.request.urlopen('http://{dst.ip}:8080/').read().decode())")
         assert body.startswith("hello from kindlike")
 
+    # Fixed addresses, in plan order, kept when the nodes stop and start
+    # again in the opposite order (engines would otherwise hand them out anew).
+    from kindlike.create.provision import node_addresses
+
+    expected = node_addresses(engine.network_subnet(network_name(cluster_name)), 3)
+    assert [cp.ip, w1.ip, w2.ip] == expected
+    engine.stop_containers([cp.name, w1.name, w2.name], timeout=10)
+    assert {c.state for c in engine.list_containers(cluster_labels(cluster_name))} == {"exited"}
+    engine.start_containers([w2.name, w1.name, cp.name])
+    assert [cp.ip, w1.ip, w2.ip] == expected
+    w2.exec("ping", "-c", "1", "-W", "5", cp.name)
+    assert w1.read_file("/etc/kindlike-test") == "copied in\n"  # the container's own filesystem stays
+
     # delete leaves no container, volume or network behind
     removed = delete_cluster(engine, cluster_name)
     assert sorted(removed["containers"]) == sorted(p.name for p in plans)
