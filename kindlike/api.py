@@ -305,6 +305,54 @@ class Cluster:
         nodes = self._require()
         return _logs.export_logs(self.engine, self.name, nodes, dest, note=Status(quiet=not verbose).line).path
 
+    # -- ports after create and LoadBalancer Services ----------------------
+    def expose(self, host_port: int, container_port: int, protocol: str = "tcp", *, node: str | None = None,
+               address: str = "127.0.0.1"):
+        """Publish host_port (0: a free one) forwarded to container_port of
+        `node` (default: the first control plane), e.g. a NodePort, without
+        touching the nodes; returns the kindlike.ports.Mapping (its host_port)."""
+        from kindlike import ports
+
+        return ports.add(self.engine, self.name, host_port, container_port, protocol.lower(), node=node,
+                         address=address)
+
+    def exposed(self) -> list:
+        """The host ports published after create (kindlike.ports.Mapping)."""
+        from kindlike import ports
+
+        return ports.list_mappings(self.engine, self.name)
+
+    def unexpose(self, host_port: int, protocol: str = "tcp"):
+        """Stop publishing one host port; the others are not touched."""
+        from kindlike import ports
+
+        return ports.remove(self.engine, self.name, host_port, protocol.lower())
+
+    @contextlib.contextmanager
+    def load_balancer_services(self, address: str = "127.0.0.1", interval: float = 1.0):
+        """While the block runs, every LoadBalancer Service of the cluster is
+        published on the host (kindlike.lbservices), its address in its status:
+
+            with c.load_balancer_services():
+                c.kubectl("expose", "deployment", "web", "--type=LoadBalancer", "--port=8080")
+        """
+        import threading
+
+        from kindlike.lbservices import Controller
+
+        self._require()
+        ctl = Controller(self.engine, self.name, address=address)
+        stop = threading.Event()
+        ctl.sync()  # errors in the first round reach the caller
+        thread = threading.Thread(target=ctl.run, kwargs={"interval": interval, "stop": stop},
+                                  name=f"kindlike-lb-{self.name}", daemon=True)
+        thread.start()
+        try:
+            yield ctl
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+
     # -- stop and start ----------------------------------------------------
     @property
     def state(self) -> str:

@@ -23,6 +23,12 @@ ROLE_WORKER = "worker"
 # kind's name and role for the haproxy container in front of several control
 # planes: <cluster>-external-load-balancer.
 ROLE_LOAD_BALANCER = "external-load-balancer"
+# A container publishing one host port to a node after create (kindlike.ports).
+ROLE_PORT_FORWARDER = "port-forwarder"
+# On a port forwarder: what it forwards, "PROTO/ADDRESS:HOSTPORT>NODE:PORT",
+# and, for a LoadBalancer Service's port, "NAMESPACE/NAME/PORT".
+LABEL_PORT = LABEL_PREFIX + "port"
+LABEL_SERVICE = LABEL_PREFIX + "service"
 
 API_SERVER_CONTAINER_PORT = 6443
 

@@ -1,6 +1,7 @@
 """A cluster's life after create: its state, `stop cluster` and `start cluster`.
 
-Stopping stops every container of the cluster (nodes and load balancer);
+Stopping stops every container of the cluster (nodes, load balancer and
+port forwarders);
 their filesystems and /var volumes stay, so nothing is lost, and the engine
 does not start them again until asked (Docker's unless-stopped and Podman's
 always both leave a container stopped by the user alone). Starting starts
@@ -16,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from kindlike.constants import ADMIN_CONF, ROLE_CONTROL_PLANE, ROLE_LOAD_BALANCER
+from kindlike.constants import ADMIN_CONF, ROLE_CONTROL_PLANE, ROLE_WORKER
 from kindlike.errors import ClusterError
 from kindlike.runtime import Node, cluster_labels, list_nodes, load_balancer
 
@@ -35,7 +36,7 @@ def cluster_state(engine, cluster: str) -> str:
 
 
 def _containers(engine, cluster: str) -> list[Node]:
-    nodes = list_nodes(engine, cluster, load_balancer=True)
+    nodes = list_nodes(engine, cluster, helpers=True)
     if not nodes:
         raise ClusterError(f"no cluster named {cluster!r}", fix="see `kindlike get clusters`")
     return nodes
@@ -74,7 +75,7 @@ def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | 
     started_at = time.time()
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         list(pool.map(lambda n: engine.start_containers([n.name]), nodes))
-        kube = [n for n in nodes if n.role != ROLE_LOAD_BALANCER]
+        kube = [n for n in nodes if n.role in (ROLE_CONTROL_PLANE, ROLE_WORKER)]
         list(pool.map(lambda n: wait_for_systemd(n, boot_timeout), kube))
     res = StartResult(cluster, [n.name for n in nodes])
     res.durations["containers"] = time.monotonic() - t0

@@ -2,8 +2,7 @@
 (kind's `<cluster>-external-load-balancer`): its image, its container plan
 and its haproxy configuration.
 
-The image is haproxy from Debian on kindlike's base image (images/lb),
-built in the engine on first use and tagged by the hash of its build files.
+The image is the helper image (kindlike.helperimage: haproxy from Debian).
 The container publishes the API server on apiServerAddress:apiServerPort;
 kubeadm's controlPlaneEndpoint and every kubeconfig name it. Its backend is
 the control planes' fixed addresses, written by `configure` at create and
@@ -11,46 +10,12 @@ again at every `start`, so it follows the set of control planes.
 """
 from __future__ import annotations
 
-import hashlib
-
 from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_LOAD_BALANCER
 from kindlike.errors import KindlikeError
+from kindlike.helperimage import ensure_image, image_tag  # noqa: F401  (create ensures it here)
 from kindlike.runtime import Node
 
-IMAGE_REPO = "kindlike/haproxy"
-BASE_IMAGE = "kindlike/base:bookworm"
 CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
-
-
-def _image_dir():
-    from kindlike.nodeimage.build import data_root
-
-    return data_root() / "images" / "lb"
-
-
-def image_tag() -> str:
-    h = hashlib.sha256()
-    for p in sorted(_image_dir().iterdir()):
-        h.update(p.name.encode() + b"\0" + p.read_bytes())
-    return f"{IMAGE_REPO}:{h.hexdigest()[:12]}"
-
-
-def ensure_image(engine, note=None) -> str:
-    """The load balancer's image in this engine, built when missing."""
-    tag = image_tag()
-    if engine.image_exists(tag):
-        return tag
-    if not engine.image_exists(BASE_IMAGE):
-        raise KindlikeError(f"the load balancer image {tag} is built from {BASE_IMAGE}, which this engine lacks",
-                            fix=f"make it with: images/base/build.sh {engine.name} (hack/setup-host.sh does)")
-    if note:
-        note(f"building {tag} (haproxy from Debian)")
-    try:
-        engine.build_image(_image_dir(), tag, buildargs={"BASE_IMAGE": BASE_IMAGE})
-    except Exception as e:  # the SDKs' BuildError / APIError carry the log
-        raise KindlikeError(f"cannot build the load balancer image {tag}: {str(e).splitlines()[0][:300]}",
-                            fix="check that the engine reaches Debian's mirror (it installs haproxy)") from e
-    return tag
 
 
 def render_config(servers: list[tuple[str, str]]) -> str:

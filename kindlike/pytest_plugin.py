@@ -22,6 +22,8 @@ Options (each also an ini key, e.g. `kindlike_config = cluster.yaml`):
     --kindlike-logs-dir DIR    where a failing test's cluster logs go
                                (default <rootdir>/kindlike-logs/<test nodeid>/)
     --kindlike-no-logs         do not export logs when a test fails
+    --kindlike-loadbalancer    publish LoadBalancer Services on 127.0.0.1 while
+                               the session runs (Cluster.load_balancer_services)
 
 pytest-xdist: every worker shares one cluster. The workers coordinate
 through a lock file and a users file in a temporary directory keyed by the
@@ -65,6 +67,8 @@ OPTIONS = {
 FLAGS = {
     "kindlike_keep": ("--kindlike-keep", "keep the cluster after the session"),
     "kindlike_no_logs": ("--kindlike-no-logs", "do not export cluster logs when a test fails"),
+    "kindlike_loadbalancer": ("--kindlike-loadbalancer", "publish the cluster's LoadBalancer Services on the host "
+                              "(127.0.0.1) while the session runs"),
 }
 WORKERINPUT_NAME = "kindlike_cluster_name"
 FIXTURE = "kindlike_cluster"
@@ -352,8 +356,12 @@ def kindlike_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     --kindlike-keep or it existed before."""
     state: SharedCluster = request.config.stash[_STATE]
     cluster = state.acquire(report=lambda line: _say(request.config, line))
-    yield cluster
-    _released(request.config, state.release())
+    try:
+        with (cluster.load_balancer_services() if _opt(request.config, "kindlike_loadbalancer")
+              else contextlib.nullcontext()):
+            yield cluster
+    finally:
+        _released(request.config, state.release())
 
 
 @pytest.hookimpl(hookwrapper=True)

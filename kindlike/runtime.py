@@ -115,13 +115,13 @@ def node_container_names(engine: Engine, cluster: str) -> list[str]:
     return [c.name for c in engine.list_containers(cluster_labels(cluster))]
 
 
-def list_nodes(engine: Engine, cluster: str, load_balancer: bool = False) -> list[Node]:
-    """Every node, control planes first; the load balancer (last) only when
-    asked for: it runs no Kubernetes, so loading images or collecting logs
-    must pass it by."""
+def list_nodes(engine: Engine, cluster: str, helpers: bool = False) -> list[Node]:
+    """Every node, control planes first; the containers that are not nodes
+    (the load balancer, port forwarders) only when asked for, after them:
+    they run no Kubernetes, so loading images or collecting logs passes them by."""
     found = engine.list_containers(cluster_labels(cluster))
     nodes = [Node(c.name, c.labels.get(LABEL_ROLE, ""), engine, network_name(cluster)) for c in found]
-    nodes = [n for n in nodes if load_balancer or n.role != ROLE_LOAD_BALANCER]
+    nodes = [n for n in nodes if helpers or n.role in ROLE_ORDER]
     return sorted(nodes, key=lambda n: (ROLE_ORDER.get(n.role, 9), n.name))
 
 

@@ -5,7 +5,8 @@ import sys
 
 import click
 
-from kindlike.cli import build, completion, create, delete, doctor, export, get, lifecycle, load, version
+from kindlike.cli import (build, completion, create, delete, doctor, export, expose, get, lifecycle, load,
+                          loadbalancer, version)
 from kindlike.cli.common import State
 from kindlike.errors import KindlikeError
 
@@ -27,9 +28,10 @@ def cli(ctx: click.Context, verbose: int, verbosity: int, quiet: bool, provider:
 
 
 for group in (create.create, delete.delete, get.get, export.export, load.load, build.build, lifecycle.stop,
-              lifecycle.start):
+              lifecycle.start, expose.expose):
     cli.add_command(group)
 cli.add_command(doctor.doctor)
+cli.add_command(loadbalancer.loadbalancer)
 cli.add_command(version.version)
 cli.add_command(completion.completion)
 

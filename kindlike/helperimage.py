@@ -1,0 +1,45 @@
+"""The helper image: haproxy and socat from Debian on kindlike's base image
+(images/lb), for what runs beside the nodes: the external load balancer
+(kindlike.loadbalancer) and the port forwarders (kindlike.ports). Built in
+the engine on first use and tagged by the hash of its build files, so a
+change to them makes a new tag and an unchanged one is never rebuilt.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from kindlike.errors import KindlikeError
+
+IMAGE_REPO = "kindlike/helper"
+BASE_IMAGE = "kindlike/base:bookworm"
+
+
+def _image_dir():
+    from kindlike.nodeimage.build import data_root
+
+    return data_root() / "images" / "lb"
+
+
+def image_tag() -> str:
+    h = hashlib.sha256()
+    for p in sorted(_image_dir().iterdir()):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return f"{IMAGE_REPO}:{h.hexdigest()[:12]}"
+
+
+def ensure_image(engine, note=None) -> str:
+    """The helper image in this engine, built when missing."""
+    tag = image_tag()
+    if engine.image_exists(tag):
+        return tag
+    if not engine.image_exists(BASE_IMAGE):
+        raise KindlikeError(f"the helper image {tag} is built from {BASE_IMAGE}, which this engine lacks",
+                            fix=f"make it with: images/base/build.sh {engine.name} (hack/setup-host.sh does)")
+    if note:
+        note(f"building {tag} (haproxy and socat from Debian)")
+    try:
+        engine.build_image(_image_dir(), tag, buildargs={"BASE_IMAGE": BASE_IMAGE})
+    except Exception as e:  # the SDKs' BuildError / APIError carry the log
+        raise KindlikeError(f"cannot build the helper image {tag}: {str(e).splitlines()[0][:300]}",
+                            fix="check that the engine reaches Debian's mirror (it installs haproxy and socat)") from e
+    return tag
