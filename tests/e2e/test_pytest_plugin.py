@@ -6,7 +6,9 @@ subprocess with `pytest -p kindlike.pytest_plugin`), on rootful Docker:
   and the cluster is gone when the run ends;
 - with --kindlike-keep and a failing test: the failing test's cluster logs
   land under <rootdir>/kindlike-logs/<nodeid>/, the cluster stays; a second
-  run naming it reuses it and leaves it alone; the test deletes it.
+  run naming it reuses it and leaves it alone (and, with
+  --kindlike-loadbalancer, gives its LoadBalancer Services an address);
+  the test deletes it.
 """
 from __future__ import annotations
 
@@ -112,10 +114,13 @@ def test_keep_failing_test_logs_then_reuse(project, docker, cluster_name, tmp_pa
     # Kept.
     assert [c.name for c in eng.list_containers(cluster_labels(cluster_name))] == [cp]
 
-    # A second session naming it reuses it and, not having made it, leaves it.
+    # A second session naming it reuses it and, not having made it, leaves
+    # it; with --kindlike-loadbalancer its LoadBalancer Services get an address.
     rec.unlink()
-    res = run_project(project, docker, "--kindlike-name", cluster_name, env={"KINDLIKE_PLUGIN_RECORD": str(rec)})
+    res = run_project(project, docker, "--kindlike-name", cluster_name, "--kindlike-loadbalancer",
+                      "check_cluster.py", "lb_check.py", env={"KINDLIKE_PLUGIN_RECORD": str(rec)})
     assert res.returncode == 0, res.stdout[-3000:]
+    assert "7 passed" in res.stdout
     assert f"kindlike: reusing existing cluster {cluster_name!r}" in res.stdout
     assert {n for n, _ in records(rec)} == {cluster_name}
     assert [c.name for c in eng.list_containers(cluster_labels(cluster_name))] == [cp]
