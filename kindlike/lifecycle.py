@@ -118,7 +118,8 @@ def wait_api(cp: Node, timeout: float) -> None:
 
 def wait_fresh_ready(cp: Node, since: float, timeout: float) -> None:
     """Every node Ready by a status its kubelet posted after `since` (a Ready
-    condition from before the stop is still there at first)."""
+    condition from before the stop is still there at first). Every Node was
+    registered at create, so the API's list is the whole cluster."""
     import json
     from datetime import datetime
 

@@ -22,4 +22,8 @@ def loadbalancer(state: State, name: str | None, address: str, interval: float) 
     name = cluster_name(name)
     ctl = Controller(state.engine, name, address=address, note=state.status.line)
     state.status.line(f"Publishing LoadBalancer Services of cluster {name!r} on {address} (Ctrl-C to stop)")
-    ctl.run(interval=interval)
+    try:
+        ctl.run(interval=interval)
+    except KeyboardInterrupt:
+        # Ctrl-C is how this command ends: not an error.
+        state.status.line("Stopped; what was published stays (delete cluster removes it).")

@@ -149,13 +149,18 @@ def kubeadm_join(nodes: list[Node], log: Callable[[str], None] | None = None) ->
         list(pool.map(join, nodes))
 
 
-def wait_ready(cp: Node, timeout: float) -> None:
+def wait_ready(cp: Node, timeout: float, expected: list[str] | None = None) -> None:
+    """Every node in `expected` (default: whichever have registered) Ready.
+    A joined kubelet registers its Node a moment after `kubeadm join` returns,
+    so the names to wait for come from the cluster's nodes, not the API."""
     deadline = time.monotonic() + timeout
     while True:
         res = kubectl(cp, "get", "nodes", "-o",
                       "jsonpath={range .items[*]}{.metadata.name}{\" \"}"
                       "{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}", check=False)
         states = dict(l.split() for l in res.stdout.splitlines() if len(l.split()) == 2)
+        for name in expected or []:
+            states.setdefault(name, "unregistered")
         if states and all(v == "True" for v in states.values()):
             return
         if time.monotonic() > deadline:

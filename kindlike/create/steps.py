@@ -132,7 +132,7 @@ def default_storage(ctx: Context, note: Note) -> None:
 def wait_ready(ctx: Context, note: Note) -> None:
     from kindlike.create import bootstrap
 
-    bootstrap.wait_ready(ctx.control_plane, ctx.opts.wait)
+    bootstrap.wait_ready(ctx.control_plane, ctx.opts.wait, expected=[n.name for n in ctx.nodes])
 
 
 def export_kubeconfig(ctx: Context, note: Note) -> None:

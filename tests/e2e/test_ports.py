@@ -171,7 +171,8 @@ def test_ports_after_create_and_load_balancer_services(engine, engine_kind, clus
         # Deleted: it stops answering and its forwarder goes.
         k("delete", "service", "web-lb")
         wait_until(lambda: not answers(lb_port), "the deleted Service's port to close")
-        assert all(c.labels.get("io.kindlike.service") is None for c in forwarders(engine, name))
+        wait_until(lambda: all(c.labels.get("io.kindlike.service") is None for c in forwarders(engine, name)),
+                   "the deleted Service's forwarder to go")
         assert proc.poll() is None
     finally:
         out = stop_loadbalancer(proc)
