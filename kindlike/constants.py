@@ -17,6 +17,9 @@ NAME_PREFIX = "kindlike-"
 LABEL_PREFIX = "io.kindlike."
 LABEL_CLUSTER = LABEL_PREFIX + "cluster"
 LABEL_ROLE = LABEL_PREFIX + "role"
+# Every container's fixed address on the cluster network, so the next one
+# can be given a free address even while others are stopped.
+LABEL_ADDRESS = LABEL_PREFIX + "address"
 
 ROLE_CONTROL_PLANE = "control-plane"
 ROLE_WORKER = "worker"

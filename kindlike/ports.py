@@ -15,7 +15,7 @@ import re
 import socket
 from dataclasses import dataclass
 
-from kindlike.constants import LABEL_PORT, LABEL_ROLE, LABEL_SERVICE, ROLE_PORT_FORWARDER
+from kindlike.constants import LABEL_ADDRESS, LABEL_PORT, LABEL_ROLE, LABEL_SERVICE, ROLE_PORT_FORWARDER
 from kindlike.errors import ClusterError, KindlikeError
 from kindlike.runtime import cluster_labels, list_nodes, network_name
 
@@ -110,6 +110,7 @@ def add(engine, cluster: str, host_port: int, container_port: int, protocol: str
     container_port of `node` (default: the first control plane). Returns
     the mapping with its host port."""
     from kindlike import helperimage
+    from kindlike.create.provision import free_address
     from kindlike.engines.base import NodeSpec, PortSpec
     from kindlike.engines.common import pick_free_port
 
@@ -137,10 +138,21 @@ def add(engine, cluster: str, host_port: int, container_port: int, protocol: str
     labels = {**cluster_labels(cluster), LABEL_ROLE: ROLE_PORT_FORWARDER, LABEL_PORT: m.label()}
     if service:
         labels[LABEL_SERVICE] = service
-    engine.run_node(NodeSpec(
-        name=forwarder_name(cluster, protocol, host_port), image=image, network=network_name(cluster),
-        labels=labels, ports=[PortSpec(container_port, host_port, address, protocol.upper())],
-        var_volume=False, privileged=False, tmpfs=[], entrypoint=["socat", listen, connect]))
+    # A fixed address too (see provision.free_address); a concurrent add may
+    # take the same one first, so the next free one is tried then.
+    for attempt in range(5):
+        ip = free_address(engine, cluster)
+        try:
+            engine.run_node(NodeSpec(
+                name=forwarder_name(cluster, protocol, host_port), image=image, network=network_name(cluster),
+                labels={**labels, LABEL_ADDRESS: ip}, ports=[PortSpec(container_port, host_port, address,
+                                                                      protocol.upper())],
+                var_volume=False, privileged=False, tmpfs=[], entrypoint=["socat", listen, connect], ip=ip))
+            return m
+        except KindlikeError as e:
+            if "already in use" not in str(e).lower() or attempt == 4:
+                raise
+            engine.remove_containers([forwarder_name(cluster, protocol, host_port)])
     return m
 
 

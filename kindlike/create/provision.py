@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from kindlike.config.naming import node_names
 from kindlike.config.types import IP_FAMILY_IPV6, ClusterConfig, NodeConfig
-from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_CONTROL_PLANE, ROLE_LOAD_BALANCER
+from kindlike.constants import API_SERVER_CONTAINER_PORT, LABEL_ADDRESS, ROLE_CONTROL_PLANE, ROLE_LOAD_BALANCER
 from kindlike.engines.base import Engine, MountSpec, NodeSpec, PortSpec
 from kindlike.errors import EngineError
 from kindlike.runtime import Node, cluster_labels, network_name, node_labels, refuse_existing
@@ -98,6 +98,7 @@ def provision(engine: Engine, cluster: str, plans: list[NodePlan], *, boot_timeo
     specs = [node_spec(engine, cluster, p) for p in plans]
     for spec, ip in zip(specs, node_addresses(engine.network_subnet(net), len(specs))):
         spec.ip = ip
+        spec.labels[LABEL_ADDRESS] = ip
     with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
         list(pool.map(engine.run_node, specs))
         nodes = [Node(p.name, p.role, engine, net) for p in plans]
@@ -123,6 +124,22 @@ def node_addresses(subnet: str, count: int) -> list[str]:
     if len(out) < count:
         raise EngineError(f"network subnet {subnet} has room for {len(out)} nodes, not {count}")
     return out
+
+
+def free_address(engine: Engine, cluster: str) -> str:
+    """An address on the cluster network that no container of the cluster
+    holds, running or stopped (their LABEL_ADDRESS): a container started with
+    an engine-picked address could take a stopped node's, which then cannot
+    start again."""
+    import ipaddress
+
+    used = {c.labels.get(LABEL_ADDRESS) for c in engine.list_containers(cluster_labels(cluster))}
+    hosts = ipaddress.ip_network(engine.network_subnet(network_name(cluster)), strict=False).hosts()
+    next(hosts, None)  # the gateway
+    for h in hosts:
+        if str(h) not in used:
+            return str(h)
+    raise EngineError(f"the network of cluster {cluster} has no free address left")
 
 
 def wait_for_systemd(node: Node, timeout: float) -> None:

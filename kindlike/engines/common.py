@@ -238,10 +238,27 @@ class SdkEngine(Engine):
                 c.stop(timeout=timeout)
 
     def start_containers(self, names: list[str]) -> None:
+        import time
+
         for name in names:
             c = self._container(name)
-            if c.status != "running":
-                c.start()
+            if c.status == "running":
+                continue
+            # Rootless Docker's port driver lets go of a stopped container's
+            # host ports a moment after the stop returns: a start right after
+            # it finds them still bound, so it is tried again for a while.
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    c.start()
+                    break
+                except Exception as e:
+                    if "address already in use" not in str(e).lower():
+                        raise EngineError(f"cannot start {name}: {e}") from e
+                    if time.monotonic() > deadline:
+                        raise EngineError(f"cannot start {name}: a host port it publishes is in use",
+                                          fix="stop what took the port, then start the cluster again") from e
+                    time.sleep(0.5)
 
 
 def _not_found(e: Exception) -> bool:
