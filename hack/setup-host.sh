@@ -74,8 +74,27 @@ source "$SETUP/rootless-user.sh"
 # shellcheck source=hack/setup/podman.sh
 source "$SETUP/podman.sh"
 
+# Every node's kubelet, containerd and pods take inotify instances from
+# the same per-user pool (root's under rootful engines, the rootless user's
+# otherwise). 128, Debian's default, runs out at about six nodes: the next
+# kubelet fails with "inotify_init: too many open files" and never registers.
+# These are kind's documented values (known issues: "too many open files").
+raise_sysctl() {
+    local key=$1 want=$2 have
+    have=$(sysctl -n "$key" 2>/dev/null || echo 0)
+    if ((have >= want)); then
+        say "sysctl $key" "skip ($have)"
+    elif sysctl -qw "$key=$want" 2>/dev/null; then
+        say "sysctl $key" "$have -> $want"
+    else
+        say "sysctl $key" "WARNING: cannot raise $have to $want; clusters of many nodes may fail"
+    fi
+}
+
 # ---------------------------------------------------------------- main
 install_packages
+raise_sysctl fs.inotify.max_user_instances 512
+raise_sysctl fs.inotify.max_user_watches 524288
 if ((do_rf_docker)); then setup_rootful_docker; fi
 if ((do_rf_podman)); then setup_rootful_podman; fi
 if ((rootless)); then

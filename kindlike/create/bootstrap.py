@@ -149,6 +149,15 @@ def kubeadm_join(nodes: list[Node], log: Callable[[str], None] | None = None) ->
         list(pool.map(join, nodes))
 
 
+def _not_ready_reason(cp: Node, name: str, state: str) -> str:
+    """What the Node's Ready condition says (or that it never registered)."""
+    if state == "unregistered":
+        return "its kubelet never registered the Node"
+    res = kubectl(cp, "get", "node", name, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}",
+                  check=False)
+    return (res.stdout.strip() or res.output.strip() or "no Ready condition")[:300]
+
+
 def wait_ready(cp: Node, timeout: float, expected: list[str] | None = None) -> None:
     """Every node in `expected` (default: whichever have registered) Ready.
     A joined kubelet registers its Node a moment after `kubeadm join` returns,
@@ -165,6 +174,8 @@ def wait_ready(cp: Node, timeout: float, expected: list[str] | None = None) -> N
             return
         if time.monotonic() > deadline:
             not_ready = [k for k, v in states.items() if v != "True"] or ["(no nodes registered)"]
-            raise ClusterError(f"nodes not Ready after {timeout:.0f}s: {', '.join(sorted(not_ready))}",
+            why = [f"{k}: {_not_ready_reason(cp, k, states.get(k, ''))}" for k in sorted(not_ready) if k in states]
+            raise ClusterError(f"nodes not Ready after {timeout:.0f}s: {', '.join(sorted(not_ready))}"
+                               + "".join(f"\n  {w}" for w in why),
                                fix="inspect with `kindlike export logs`, or raise --wait")
         time.sleep(0.5)

@@ -49,8 +49,17 @@ def create(engine_kind, name, d, env, nodes: list[str]):
     cfg.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n"
                    + "".join(f"- role: {r}\n" for r in nodes))
     shutil.chown(cfg, d.owner(), d.group())
+    # --retain: a failed create leaves the nodes for the journals printed
+    # below; the fixture deletes the cluster either way.
     res = kindlike(engine_kind, "create", "cluster", "--name", name, "--config", str(cfg), "--wait", "5m",
-                   "--kubeconfig", str(d / "kubeconfig"), env=env)
+                   "--kubeconfig", str(d / "kubeconfig"), "--retain", env=env)
+    if res.returncode != 0:
+        eng = connect(engine_kind)
+        for n in list_nodes(eng, name):
+            log = n.exec("sh", "-c", "journalctl -u kubelet --no-pager -o cat | grep -E '^[EW][0-9]{4}' | tail -n 15",
+                         check=False)
+            print(f"--- {n.name}: kubelet errors\n{log.stdout}")
+        eng.close()
     assert res.returncode == 0, res.stderr
     return res
 
