@@ -95,6 +95,12 @@ raise_sysctl() {
 install_packages
 raise_sysctl fs.inotify.max_user_instances 512
 raise_sysctl fs.inotify.max_user_watches 524288
+# runc gives every container it starts a session keyring owned by the user
+# the engine runs as; under a rootless engine every pod container of every
+# node counts against that user's 200 keys, and at the limit containers fail
+# with "unable to create session key: disk quota exceeded".
+raise_sysctl kernel.keys.maxkeys 20000
+raise_sysctl kernel.keys.maxbytes 400000
 if ((do_rf_docker)); then setup_rootful_docker; fi
 if ((do_rf_podman)); then setup_rootful_podman; fi
 if ((rootless)); then
