@@ -352,6 +352,10 @@ class Cluster:
         finally:
             stop.set()
             thread.join(timeout=60)
+            # One last round, so that a Service deleted at the end of the
+            # block does not leave its host port published.
+            with contextlib.suppress(Exception):
+                ctl.sync()
 
     # -- stop and start ----------------------------------------------------
     @property

@@ -123,5 +123,6 @@ def test_keep_failing_test_logs_then_reuse(project, docker, cluster_name, tmp_pa
     assert "7 passed" in res.stdout
     assert f"kindlike: reusing existing cluster {cluster_name!r}" in res.stdout
     assert {n for n, _ in records(rec)} == {cluster_name}
+    # The node is left alone, and the deleted Service's host port is gone too.
     assert [c.name for c in eng.list_containers(cluster_labels(cluster_name))] == [cp]
     # (the cluster_name fixture's finalizer deletes it)
