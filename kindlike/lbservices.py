@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from kindlike.constants import ADMIN_CONF, ROLE_CONTROL_PLANE
+from kindlike.constants import ROLE_CONTROL_PLANE
+from kindlike.create.bootstrap import kubectl  # the one admin kubectl in a node
 from kindlike.errors import KindlikeError
 from kindlike.runtime import Node, list_nodes
 
@@ -63,8 +64,8 @@ def wanted(services: list[dict], rootless: bool, floor: int) -> dict[str, Wanted
     return out
 
 
-def _kubectl(cp: Node, *args: str, stdin: str | None = None):
-    return cp.exec("kubectl", f"--kubeconfig={ADMIN_CONF}", *args, stdin=stdin, check=False, timeout=30)
+def _kubectl(cp: Node, *args: str):
+    return kubectl(cp, *args, check=False, timeout=30)
 
 
 def status_patch(entries: list[Wanted], address: str) -> dict:

@@ -17,7 +17,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from kindlike.constants import ADMIN_CONF, ROLE_CONTROL_PLANE, ROLE_WORKER
+from kindlike.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
+from kindlike.create.bootstrap import kubectl  # the one admin kubectl in a node
 from kindlike.errors import ClusterError
 from kindlike.runtime import Node, cluster_labels, list_nodes, load_balancer
 
@@ -100,7 +101,7 @@ def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | 
 
 
 def _kubectl(cp: Node, *args: str):
-    return cp.exec("kubectl", f"--kubeconfig={ADMIN_CONF}", *args, check=False, timeout=30)
+    return kubectl(cp, *args, check=False, timeout=30)
 
 
 def wait_api(cp: Node, timeout: float) -> None:
