@@ -6,12 +6,16 @@ clusters from the same node image, interleaved run by run, and the ratio
 kindlike/kind of the medians is printed.
 
     .venv/bin/python hack/benchmark.py [--runs 3] [--nodes 1,3,3+1] [--provider docker] [--image IMG]
-                                       [--kind PATH-TO-KIND] [--lifecycle]
+                                       [--kind PATH-TO-KIND] [--lifecycle] [--snapshot]
 
 A size is a node count (one control plane, the rest workers) or C+W:
 C control planes (behind the load balancer when C > 1) and W workers.
 --lifecycle also times `stop cluster` and `start cluster` until every node
 is Ready again, on each created cluster before it is deleted.
+--snapshot times warm starts instead: per size, one cluster is created and
+saved as a snapshot (`snapshot save` timed once), then each run creates a
+cluster from it (`create cluster --from-snapshot --wait`, from the call until
+every node is Ready with a status posted since its start) and deletes it.
 
 Uses the real engine and the default node image (build it first:
 `kindlike build node-image`). kind v0.33 (`go install sigs.k8s.io/kind@v0.33.0`)
@@ -121,6 +125,45 @@ def run_once(engine, nodes, image: str | None, kubeconfig: Path, lifecycle: bool
     return took
 
 
+def run_snapshot(engine, nodes, image: str | None, kubeconfig: Path, runs: int) -> None:
+    from kindlike import snapshot
+
+    name = f"bench{uuid.uuid4().hex[:6]}"
+    snap = f"bench-{uuid.uuid4().hex[:6]}"
+    cfg = load_config_text(config_for(nodes), "benchmark").cluster
+    try:
+        create_cluster(engine, CreateOptions(name=name, config=cfg, image=image, wait=300,
+                                             kubeconfig=str(kubeconfig), status=Status(quiet=True)))
+        t = time.monotonic()
+        snapshot.save(engine, name, snap)
+        saved = time.monotonic() - t
+        delete_cluster(engine, name)
+        samples = []
+        for i in range(runs):
+            copy = f"{name}c{i}"
+            status = Status(quiet=True)
+            start = time.monotonic()
+            try:
+                create_cluster(engine, CreateOptions(name=copy, config=cfg, wait=300, kubeconfig=str(kubeconfig),
+                                                     status=status, from_snapshot=snap))
+                took = dict(status.durations)
+                took["total (from snapshot, --wait)"] = time.monotonic() - start
+                samples.append(took)
+                print(f"  {nodes}-node run {i + 1}: from snapshot {took['total (from snapshot, --wait)']:.1f}s",
+                      file=sys.stderr)
+            finally:
+                delete_cluster(engine, copy)
+        print(f"\n{nodes} node{'s' if str(nodes) != '1' else ''} from a snapshot ({runs} runs)   median    min    max")
+        print(f"  {'snapshot save (once)':<34} {saved:6.1f}s")
+        for s in samples[0]:
+            vals = [x[s] for x in samples if s in x]
+            print(f"  {s:<34} {statistics.median(vals):6.1f}s {min(vals):6.1f} {max(vals):6.1f}")
+    finally:
+        delete_cluster(engine, name)
+        if snapshot.find(engine, snap) is not None:
+            snapshot.delete(engine, snap)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
@@ -129,6 +172,7 @@ def main() -> int:
     ap.add_argument("--image", default=None, help=f"node image (default {constants.DEFAULT_NODE_IMAGE})")
     ap.add_argument("--kind", default=None, help="a kind binary: time it too, interleaved, on the same image")
     ap.add_argument("--lifecycle", action="store_true", help="also time stop cluster and start cluster")
+    ap.add_argument("--snapshot", action="store_true", help="time create --from-snapshot instead")
     args = ap.parse_args()
     counts = [x.strip() for x in args.nodes.split(",") if x.strip()]
     engine = get_engine(args.provider)
@@ -136,6 +180,12 @@ def main() -> int:
     print(f"engine: {info.name} {info.version} rootless={info.rootless}; runs per size: {args.runs}")
     image = args.image or constants.DEFAULT_NODE_IMAGE
     medians: dict[tuple[str, int], float] = {}
+    if args.snapshot:
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in counts:
+                run_snapshot(engine, n, args.image, Path(tmp) / "kubeconfig", args.runs)
+        engine.close()
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = Path(tmp) / "kubeconfig"
         kubectl = str(Path(tmp) / "kubectl")

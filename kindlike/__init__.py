@@ -18,6 +18,9 @@ from kindlike.version import __version__
 _EXPORTS = {
     "Cluster": "kindlike.api",
     "clusters": "kindlike.api",
+    "snapshots": "kindlike.api",
+    "ensure_snapshot": "kindlike.api",
+    "delete_snapshot": "kindlike.api",
     "ClusterNotFoundError": "kindlike.api",
     "KubectlError": "kindlike.api",
     "LoadResult": "kindlike.load",

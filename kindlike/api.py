@@ -11,6 +11,10 @@
     c = kindlike.Cluster.get("demo")                  # an existing cluster (never deleted on exit)
     kindlike.clusters()                                # ["demo", ...]
 
+    kindlike.ensure_snapshot("ci-1", config="kind.yaml")   # bootstrapped once, then kept in the engine
+    with kindlike.Cluster.create("job-7", from_snapshot="ci-1") as c:   # Ready in seconds
+        ...
+
 Everything the API raises on purpose derives from kindlike.KindlikeError
 (kindlike.errors); the classes a caller may want to tell apart are
 ClusterNotFoundError, KubectlError, ImageNotFoundError, NodeNotFoundError,
@@ -49,7 +53,8 @@ from kindlike.nodeimage.build import cache_dir  # noqa: F401  (one cache for bui
 from kindlike.runtime import Node, cluster_labels, delete_cluster, list_clusters, list_nodes
 from kindlike.status import Status
 
-__all__ = ["Cluster", "ClusterNotFoundError", "KubectlError", "clusters", "ConfigSource"]
+__all__ = ["Cluster", "ClusterNotFoundError", "KubectlError", "clusters", "ConfigSource", "snapshots",
+           "ensure_snapshot", "delete_snapshot"]
 
 ConfigSource = str | os.PathLike | Mapping[str, Any] | ClusterConfig | None
 """A cluster config: a file path, YAML text (a str with a newline), a dict
@@ -111,7 +116,7 @@ class Cluster:
     def create(cls, name: str | None = None, *, config: ConfigSource = None, image: str | None = None,
                wait: str | float | None = "5m", retain: bool = False, kubeconfig: str | os.PathLike | None = None,
                provider: str | None = None, engine: Engine | None = None, keep: bool = False,
-               verbose: bool = False) -> "Cluster":
+               verbose: bool = False, from_snapshot: str | None = None) -> "Cluster":
         """Create a cluster and return it, as `kindlike create cluster` does.
 
         name: else $KINDLIKE_CLUSTER_NAME, else the config's name, else "kindlike".
@@ -125,6 +130,8 @@ class Cluster:
             that answers); or pass a connected `engine`.
         keep: do not delete the cluster when a `with` block exits.
         verbose: print the step lines to stderr.
+        from_snapshot: start it from this snapshot (see ensure_snapshot) instead
+            of bootstrapping it; config and image then come from the snapshot.
 
         Raises ConfigError, ClusterError (e.g. it already exists), StepError
         (a step failed; the nodes are removed unless retain), EngineError.
@@ -132,6 +139,11 @@ class Cluster:
         from kindlike.config.naming import resolve_cluster_name
         from kindlike.create.pipeline import CreateOptions, create_cluster
 
+        if from_snapshot and (config is not None or image):
+            from kindlike.errors import SnapshotError
+
+            raise SnapshotError("from_snapshot cannot be combined with config or image: the snapshot holds the "
+                              "nodes, their configuration and image")
         cfg, warnings = load_config_source(config)
         if image:
             cfg = cfg.with_node_image(image)
@@ -144,7 +156,7 @@ class Cluster:
             target = self._merged_kubeconfig or self._private_dir() / "kubeconfig"
             res = create_cluster(self.engine, CreateOptions(name=name, config=cfg, retain=retain,
                                                             wait=parse_wait(wait), kubeconfig=str(target),
-                                                            status=status))
+                                                            status=status, from_snapshot=from_snapshot))
         except BaseException:
             self.close()
             raise
@@ -385,6 +397,15 @@ class Cluster:
         if self._merged_kubeconfig is None:
             self._kubeconfig_file = Path(target)
 
+    # -- snapshots ---------------------------------------------------------
+    def save_snapshot(self, name: str):
+        """Save the cluster as snapshot `name` (kindlike.snapshot.Snapshot);
+        a running cluster is stopped for the copy and started again."""
+        from kindlike import snapshot
+
+        self._require()
+        return snapshot.save(self.engine, self.name, name)
+
     # -- deletion and lifetime ---------------------------------------------
     def delete(self) -> bool:
         """Delete the nodes, volumes, network and the kubeconfig entries this
@@ -490,6 +511,53 @@ def _cached_kubectl(cp: Node) -> Path:
                 tmp.unlink()
     subprocess.run([str(dest), "version", "--client"], capture_output=True, timeout=60, check=True)
     return dest
+
+
+def snapshots(provider: str | None = None, *, engine: Engine | None = None) -> list:
+    """The snapshots in the engine (kindlike.snapshot.Snapshot: name, nodes, ...)."""
+    from kindlike import snapshot
+
+    with _engine_scope(provider, engine) as eng:
+        return snapshot.list_snapshots(eng)
+
+
+def delete_snapshot(name: str, provider: str | None = None, *, engine: Engine | None = None) -> bool:
+    """Remove a snapshot's images; False when there was none."""
+    from kindlike import snapshot
+
+    with _engine_scope(provider, engine) as eng:
+        if snapshot.find(eng, name) is None:
+            return False
+        snapshot.delete(eng, name)
+        return True
+
+
+def ensure_snapshot(name: str, *, config: ConfigSource = None, image: str | None = None,
+                    archive: str | os.PathLike | None = None, wait: str | float = "5m",
+                    provider: str | None = None, engine: Engine | None = None, verbose: bool = False):
+    """The snapshot `name`, made once: when the engine does not have it, it is
+    loaded from `archive` if that file exists, else a cluster is created from
+    `config`/`image`, saved as `name` and deleted (and, with `archive`, the
+    snapshot is written there for a CI cache to keep). Put what the snapshot
+    depends on (config, image, versions) into `name`, as in a CI cache key."""
+    from kindlike import snapshot
+
+    snapshot.check_name(name)
+    with _engine_scope(provider, engine) as eng:
+        found = snapshot.find(eng, name)
+        if found is not None and found.complete:
+            return found
+        if found is not None:
+            snapshot.delete(eng, name)
+        if archive is not None and Path(archive).is_file():
+            snapshot.load_archive(eng, Path(archive))
+            return snapshot.get(eng, name)
+        builder = f"snapshot-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        with Cluster.create(builder, config=config, image=image, wait=wait, engine=eng, verbose=verbose) as c:
+            snap = snapshot.save(eng, c.name, name)
+        if archive is not None:
+            snapshot.export_archive(eng, name, Path(archive))
+        return snap
 
 
 @contextlib.contextmanager

@@ -33,6 +33,19 @@ ROLE_PORT_FORWARDER = "port-forwarder"
 LABEL_PORT = LABEL_PREFIX + "port"
 LABEL_SERVICE = LABEL_PREFIX + "service"
 
+# On a snapshot's images (kindlike.snapshot): the snapshot's name, and on
+# each node image of it where the node stood: its index in the cluster, its
+# Kubernetes node name (kept by every copy: PersistentVolumes and pods are
+# bound to it), the address its files were written for, the host address the
+# API server was published on, and the bind mounts it had.
+LABEL_SNAPSHOT = LABEL_PREFIX + "snapshot"
+LABEL_SNAPSHOT_INFO = LABEL_PREFIX + "snapshot.info"
+# On a container started from a snapshot: which one, and the Kubernetes node
+# name (its hostname) when it differs from the container's name.
+LABEL_NODE_NAME = LABEL_PREFIX + "node-name"
+# A container that is only a step of `snapshot save`; removed when it ends.
+ROLE_SNAPSHOT_STEP = "snapshot-step"
+
 API_SERVER_CONTAINER_PORT = 6443
 
 # kind's well-known bootstrap token (pkg/cluster/internal/kubeadm/const.go):

@@ -83,3 +83,7 @@ class StepError(ClusterError):
         where = f" on node {node}" if node else ""
         msg = getattr(cause, "message", None) or str(cause)
         super().__init__(f"step '{step}' failed{where}: {msg}")
+
+
+class SnapshotError(KindlikeError):
+    """A snapshot cannot be saved, found, loaded or used (kindlike.snapshot)."""

@@ -45,13 +45,21 @@ def _containers(engine, cluster: str) -> list[Node]:
 
 def stop_cluster(engine, cluster: str, timeout: int = 60) -> list[str]:
     """Stop every container of the cluster; returns their names."""
+    from kindlike.create.cni import keep_pod_network_state
+
     nodes = _containers(engine, cluster)
     names = [n.name for n in nodes]
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        list(pool.map(keep_pod_network_state,
+                      [n for n in nodes if n.role in (ROLE_CONTROL_PLANE, ROLE_WORKER) and _running(engine, n.name)]))
         # systemd in each node stops the kubelet and containerd in order; it
         # gets `timeout` seconds before the engine kills it.
         list(pool.map(lambda name: engine.stop_containers([name], timeout=timeout), names))
     return names
+
+
+def _running(engine, name: str) -> bool:
+    return bool(engine.inspect(name).get("State", {}).get("Running"))
 
 
 @dataclass

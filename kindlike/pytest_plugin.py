@@ -24,6 +24,15 @@ Options (each also an ini key, e.g. `kindlike_config = cluster.yaml`):
     --kindlike-no-logs         do not export logs when a test fails
     --kindlike-loadbalancer    publish LoadBalancer Services on 127.0.0.1 while
                                the session runs (Cluster.load_balancer_services)
+    --kindlike-snapshot NAME   start the cluster from snapshot NAME, in seconds; the
+                               first session without it bootstraps a cluster from
+                               --kindlike-config/--kindlike-image and saves it as NAME
+                               (put a hash of the config and versions in NAME, as in
+                               a CI cache key)
+    --kindlike-snapshot-archive FILE
+                               with --kindlike-snapshot: load NAME from FILE when the
+                               engine lacks it, and write FILE when NAME is made (the
+                               file a CI cache keeps between machines)
 
 pytest-xdist: every worker shares one cluster. The workers coordinate
 through a lock file and a users file in a temporary directory keyed by the
@@ -63,6 +72,10 @@ OPTIONS = {
     "kindlike_wait": ("--kindlike-wait", "wait this long for nodes Ready when creating (default 5m)", "DURATION"),
     "kindlike_logs_dir": ("--kindlike-logs-dir", "directory for the cluster logs of failing tests "
                           "(default <rootdir>/kindlike-logs)", "DIR"),
+    "kindlike_snapshot": ("--kindlike-snapshot", "start the cluster from this snapshot (made once from "
+                          "--kindlike-config when missing)", "NAME"),
+    "kindlike_snapshot_archive": ("--kindlike-snapshot-archive", "archive file of --kindlike-snapshot: loaded "
+                                  "when the engine lacks it, written when it is made (a CI cache)", "FILE"),
 }
 FLAGS = {
     "kindlike_keep": ("--kindlike-keep", "keep the cluster after the session"),
@@ -84,7 +97,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(dest, help_, type="bool", default=False)
 
 
-PATH_OPTIONS = ("kindlike_config", "kindlike_logs_dir")
+PATH_OPTIONS = ("kindlike_config", "kindlike_logs_dir", "kindlike_snapshot_archive")
 
 
 def _opt(config: pytest.Config, dest: str):
@@ -225,10 +238,7 @@ class SharedCluster:
                         report(f"kindlike: creating cluster {self.name!r} ...")
                     start = time.monotonic()
                     try:
-                        c = Cluster.create(self.name, config=_opt(self.config, "kindlike_config"),
-                                           image=_opt(self.config, "kindlike_image"),
-                                           wait=_opt(self.config, "kindlike_wait") or "5m",
-                                           provider=self.provider, keep=True)
+                        c = self._create()
                     except BaseException as e:
                         self._write("failed", (getattr(e, "message", None) or str(e) or type(e).__name__)[:2000])
                         raise
@@ -240,6 +250,20 @@ class SharedCluster:
             self.outcome = ready
             self.cluster = Cluster.get(self.name, provider=self.provider)
         return self.cluster
+
+    def _create(self) -> Cluster:
+        wait = _opt(self.config, "kindlike_wait") or "5m"
+        snapshot = _opt(self.config, "kindlike_snapshot")
+        if not snapshot:
+            return Cluster.create(self.name, config=_opt(self.config, "kindlike_config"),
+                                  image=_opt(self.config, "kindlike_image"), wait=wait, provider=self.provider,
+                                  keep=True)
+        from kindlike.api import ensure_snapshot
+
+        ensure_snapshot(snapshot, config=_opt(self.config, "kindlike_config"),
+                        image=_opt(self.config, "kindlike_image"),
+                        archive=_opt(self.config, "kindlike_snapshot_archive"), wait=wait, provider=self.provider)
+        return Cluster.create(self.name, from_snapshot=snapshot, wait=wait, provider=self.provider, keep=True)
 
     def release(self) -> str | None:
         """Unregister; the last user deletes a cluster this session created

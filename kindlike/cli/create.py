@@ -34,6 +34,8 @@ def create() -> None:
               help="Validate the config, print the plan and every node's rendered configuration; create nothing.")
 @click.option("--output", "-o", "output", type=click.Choice(["text", "yaml", "json"]), default="text",
               show_default=True, help="With --dry-run: the plan as text, YAML or JSON.")
+@click.option("--from-snapshot", "from_snapshot", default=None, metavar="SNAPSHOT",
+              help="Start the cluster from a saved snapshot (kindlike snapshot save) instead of bootstrapping it.")
 @click.option("--allow-no-resource-limits", is_flag=True, envvar="KINDLIKE_ALLOW_NO_RESOURCE_LIMITS",
               help="Under a rootless engine without cgroup v2 delegation (e.g. cgroup v1), create the cluster "
                    "anyway, with a warning: nodes then run without resource limits "
@@ -41,18 +43,22 @@ def create() -> None:
 @provider_option
 @pass_state
 def create_cluster(state: State, name, config_path, image, retain, wait, kubeconfig, dry_run, output,
-                   allow_no_resource_limits) -> None:
+                   from_snapshot, allow_no_resource_limits) -> None:
     """Create a local Kubernetes cluster."""
     from kindlike.config import load_config
     from kindlike.create.pipeline import CreateOptions
 
     wait_s = parse_duration(wait)
+    if from_snapshot and (config_path or image or dry_run):
+        given = next(o for o, v in (("--config", config_path), ("--image", image), ("--dry-run", dry_run)) if v)
+        raise click.UsageError(f"--from-snapshot cannot be combined with {given}: the snapshot holds the nodes, "
+                               "their configuration and image")
     loaded = load_config(config_path)
     cfg = loaded.cluster.with_node_image(image) if image else loaded.cluster
     name = cluster_name(name, cfg.name or None, cfg)
     opts = CreateOptions(name=name, config=cfg, retain=retain, wait=wait_s, kubeconfig=kubeconfig,
                          status=state.status, allow_no_resource_limits=allow_no_resource_limits,
-                         verbose=state.verbosity > 0)
+                         verbose=state.verbosity > 0, from_snapshot=from_snapshot)
     if dry_run:
         from kindlike.create.plan import dry_run as plan
 
@@ -62,7 +68,8 @@ def create_cluster(state: State, name, config_path, image, retain, wait, kubecon
 
     for w in loaded.warnings:
         state.status.line(f"WARNING: {w}")
-    state.status.line(f'Creating cluster "{name}" ...')
+    state.status.line(f'Creating cluster "{name}"' + (f' from snapshot "{from_snapshot}"' if from_snapshot else "")
+                      + " ...")
     res = run(state.engine, opts)
     from kindlike.kubeconfig import context_name
 

@@ -6,7 +6,7 @@ import sys
 import click
 
 from kindlike.cli import (build, completion, create, delete, doctor, export, expose, get, lifecycle, load,
-                          loadbalancer, version)
+                          loadbalancer, snapshot, version)
 from kindlike.cli.common import State
 from kindlike.errors import KindlikeError
 
@@ -28,7 +28,7 @@ def cli(ctx: click.Context, verbose: int, verbosity: int, quiet: bool, provider:
 
 
 for group in (create.create, delete.delete, get.get, export.export, load.load, build.build, lifecycle.stop,
-              lifecycle.start, expose.expose):
+              lifecycle.start, expose.expose, snapshot.snapshot):
     cli.add_command(group)
 cli.add_command(doctor.doctor)
 cli.add_command(loadbalancer.loadbalancer)

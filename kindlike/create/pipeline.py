@@ -38,6 +38,9 @@ class CreateOptions:
     allow_no_resource_limits: bool = False
     # -v: kubeadm's preflight report and other detail lines.
     verbose: bool = False
+    # Start the cluster from this snapshot (kindlike.snapshot) instead of
+    # bootstrapping it; `config` is then the snapshot's (snapshot.copy_config).
+    from_snapshot: str | None = None
 
 
 @dataclass
@@ -65,6 +68,8 @@ class Context:
     joining: Any = None  # a Future: workers joining while init finishes
     lb_plan: NodePlan | None = None  # several control planes: kindlike.loadbalancer
     load_balancer: Node | None = None
+    snapshot: Any = None  # kindlike.snapshot.Snapshot: a copy of it is being created
+    started_at: float = 0.0  # time.time() when the nodes were started
 
     @property
     def name(self) -> str:
@@ -130,10 +135,23 @@ def check_before_create(cfg: ClusterConfig, kubeconfig: str | None) -> None:
 def prepare(opts: CreateOptions, engine: Engine | None = None) -> Context:
     from kindlike import loadbalancer
 
+    if opts.from_snapshot:
+        return _prepare_copy(opts, engine)
     cfg = opts.config.with_node_image(opts.image) if opts.image else opts.config
     # What would otherwise fail only after the nodes are built (dry run too).
     check_before_create(cfg, opts.kubeconfig)
     return Context(opts, cfg, node_plans(opts.name, cfg), engine, lb_plan=loadbalancer.plan(opts.name, cfg))
+
+
+def _prepare_copy(opts: CreateOptions, engine: Engine) -> Context:
+    from kindlike import snapshot
+
+    snap = snapshot.get(engine, opts.from_snapshot)
+    cfg = snapshot.copy_config(snap)
+    check_before_create(cfg, opts.kubeconfig)
+    plans = node_plans(opts.name, cfg)
+    snapshot.copy_plans(snap, opts.name, plans)
+    return Context(opts, cfg, plans, engine, snapshot=snap)
 
 
 def planned(ctx: Context, steps: Sequence[Step]) -> list[tuple[Step, str | None]]:
@@ -193,8 +211,8 @@ def _uninterrupted():
 
 
 def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
-    from kindlike.create.steps import STEPS
+    from kindlike.create.steps import COPY_STEPS, STEPS
 
     ctx = prepare(opts, engine)
-    run(ctx, STEPS)
+    run(ctx, COPY_STEPS if ctx.snapshot is not None else STEPS)
     return CreateResult(ctx.name, ctx.nodes, ctx.kubeconfig_path, dict(ctx.status.durations), ctx.cni)

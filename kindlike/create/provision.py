@@ -33,6 +33,9 @@ class NodePlan:
     mounts: list[MountSpec] = field(default_factory=list)
     config: NodeConfig | None = None  # the config entry it came from
     env: dict[str, str] = field(default_factory=dict)  # read by the node's entrypoint
+    # The name inside the node when not its container name: a copy of a
+    # snapshot keeps the snapshot's node names (kindlike.snapshot).
+    hostname: str = ""
 
     @property
     def published(self) -> list[PortSpec]:
@@ -82,6 +85,8 @@ def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
         # user namespace; it needs the device.
         devices=["/dev/fuse"] if info.rootless else [],
         env=dict(plan.env),
+        hostname=plan.hostname,
+        aliases=[plan.hostname] if plan.hostname and plan.hostname != plan.name else [],
     )
 
 

@@ -37,7 +37,10 @@ def ensure_images(ctx: Context, note: Note) -> None:
 
 
 def prepare_nodes(ctx: Context, note: Note) -> None:
+    import time
+
     ctx.created = True
+    ctx.started_at = time.time()
     nodes = provision.provision(ctx.engine, ctx.name, ctx.plans + ([ctx.lb_plan] if ctx.lb_plan else []))
     ctx.nodes = nodes[:len(ctx.plans)]
     ctx.load_balancer = nodes[len(ctx.plans)] if ctx.lb_plan else None
@@ -141,6 +144,22 @@ def export_kubeconfig(ctx: Context, note: Note) -> None:
     ctx.kubeconfig_path = str(kc.merge(ctx.name, kc.cluster_kubeconfig(ctx.engine, ctx.name), ctx.opts.kubeconfig))
 
 
+def start_copy(ctx: Context, note: Note) -> None:
+    from kindlike.lifecycle import wait_api
+
+    # Every node boots into the snapshot's state; the kubelet starts the
+    # control plane's static pods again, and they answer once etcd has
+    # loaded its data.
+    wait_api(ctx.control_plane, 120)
+
+
+def wait_ready_again(ctx: Context, note: Note) -> None:
+    from kindlike.lifecycle import wait_fresh_ready
+
+    # The nodes were Ready when saved: only a status posted since the start counts.
+    wait_fresh_ready(ctx.control_plane, ctx.started_at, ctx.opts.wait)
+
+
 def _no_workers(ctx: Context) -> str | None:
     return None if any(p.role == ROLE_WORKER for p in ctx.plans) else ""
 
@@ -168,6 +187,17 @@ STEPS: list[Step] = [
     Step("Installing CNI 🔌", pod_network, skip=_cni_disabled),
     Step("Installing StorageClass 💾", default_storage),
     Step("Waiting for nodes Ready ⏳", wait_ready, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
+         shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for nodes Ready ⏳"),
+    Step("Exporting kubeconfig 🔑", export_kubeconfig),
+]
+
+# `create cluster --from-snapshot`: the nodes come up bootstrapped (kindlike.snapshot).
+COPY_STEPS: list[Step] = [
+    Step("Checking the host 🩺", preflight, check=True),
+    Step("Preparing nodes 📦", prepare_nodes),
+    Step("Starting from snapshot 📸", start_copy,
+         shown=lambda ctx: f"Starting from snapshot {ctx.snapshot.name} 📸"),
+    Step("Waiting for nodes Ready ⏳", wait_ready_again, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
          shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for nodes Ready ⏳"),
     Step("Exporting kubeconfig 🔑", export_kubeconfig),
 ]

@@ -75,6 +75,11 @@ class NodeSpec:
     # and an ordinary stop signal.
     privileged: bool = True
     entrypoint: list[str] | None = None
+    # The name inside the container, and more names it has on the network;
+    # "" = its name. A node started from a snapshot keeps the snapshot's
+    # node names (kindlike.snapshot).
+    hostname: str = ""
+    aliases: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,16 @@ class Container:
     image: str
     state: str  # running, exited, created, ...
     labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """An image as listed by the engine."""
+
+    id: str
+    tags: list[str]
+    labels: dict[str, str]
+    size: int  # bytes
 
 
 @dataclass(frozen=True)
@@ -197,6 +212,22 @@ class Engine(abc.ABC):
     # -- images ------------------------------------------------------------
     @abc.abstractmethod
     def image_exists(self, ref: str) -> bool: ...
+
+    @abc.abstractmethod
+    def list_images(self, labels: dict[str, str | None]) -> list[ImageRecord]:
+        """Images carrying every given label (value None = any value)."""
+
+    @abc.abstractmethod
+    def commit(self, name: str, repository: str, tag: str, changes: list[str]) -> str:
+        """Write a container's filesystem (not its volumes) as an image, with
+        Dockerfile instructions (ENTRYPOINT, LABEL, ...) applied; its id."""
+
+    @abc.abstractmethod
+    def run_task(self, name: str, image: str, command: list[str], *, volumes: dict[str, str],
+                 tmpfs: list[str], labels: dict[str, str], timeout: float) -> ExecResult:
+        """Run `command` (as the entrypoint) in a new privileged container
+        with no network and named volumes mounted read-only ({volume: path}),
+        to its end. The container is kept (to commit it); remove it after."""
 
     @abc.abstractmethod
     def image_labels(self, ref: str) -> dict[str, str]: ...

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 import tenacity
 
-from kindlike.engines.base import ContainerNotCreated, Engine, ExecResult, MountSpec, PortSpec
+from kindlike.engines.base import ContainerNotCreated, Engine, ExecResult, ImageRecord, MountSpec, PortSpec
 from kindlike.errors import EngineError
 
 # Engine daemons occasionally answer 5xx or drop a connection while busy
@@ -118,6 +118,40 @@ class SdkEngine(Engine):
                 c.remove(force=True)
             except Exception:
                 pass
+
+    def list_images(self, labels):
+        # Filtered here rather than by the engine: the SDKs encode label
+        # filters differently, and the number of images is small.
+        out = []
+        for img in self.client.images.list():
+            have = img.labels or {}
+            if all(k in have and (v is None or have[k] == v) for k, v in labels.items()):
+                out.append(ImageRecord(img.id, list(img.tags or []), dict(have), int(img.attrs.get("Size") or 0)))
+        return out
+
+    def commit(self, name, repository, tag, changes):
+        try:
+            return self._container(name).commit(repository=repository, tag=tag, changes=changes).id
+        except EngineError:
+            raise
+        except Exception as e:
+            raise EngineError(f"cannot write container {name} as an image: {e}") from e
+
+    def _task_storage(self, volumes: dict[str, str], tmpfs: list[str]) -> dict:
+        """create() arguments mounting named volumes read-only and tmpfs."""
+        raise NotImplementedError
+
+    def run_task(self, name, image, command, *, volumes, tmpfs, labels, timeout):
+        c = self.client.containers.create(image, entrypoint=command, command=[], name=name, labels=labels,
+                                          privileged=True, network_mode="none",
+                                          **self._task_storage(volumes, tmpfs))
+        c.start()
+        res = c.wait(timeout=timeout)
+        code = res.get("StatusCode", -1) if isinstance(res, dict) else int(res)
+        out = c.logs(stdout=True, stderr=True)
+        if not isinstance(out, (bytes, bytearray)):
+            out = b"".join(out)  # podman-py streams
+        return ExecResult(code, bytes(out).decode(errors="replace"), "")
 
     def image_labels(self, ref: str) -> dict[str, str]:
         return self.client.images.get(ref).labels or {}

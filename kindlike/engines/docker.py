@@ -140,14 +140,15 @@ class DockerEngine(SdkEngine):
             volumes.append(f"{vol}:/var")
         node = {"privileged": True, "cgroupns": "private",
                 "security_opt": ["seccomp=unconfined", "apparmor=unconfined"]} if spec.privileged else {}
-        endpoint = self.client.api.create_endpoint_config(ipv4_address=spec.ip or None, aliases=[spec.name])
+        endpoint = self.client.api.create_endpoint_config(ipv4_address=spec.ip or None,
+                                                          aliases=[spec.name, *spec.aliases])
         try:
             self.client.containers.run(
                 spec.image,
                 command=spec.command,
                 entrypoint=spec.entrypoint,
                 name=spec.name,
-                hostname=spec.name,
+                hostname=spec.hostname or spec.name,
                 detach=True,
                 tty=True,  # systemd writes its boot progress to the console = logs
                 tmpfs={t: "" for t in spec.tmpfs},
@@ -174,6 +175,9 @@ class DockerEngine(SdkEngine):
         for c in self.client.containers.list(all=all, filters=filters):
             out.append(Container(c.name, c.id, (c.attrs.get("Config") or {}).get("Image", ""), c.status, c.labels))
         return out
+
+    def _task_storage(self, volumes, tmpfs):
+        return {"volumes": [f"{v}:{path}:ro" for v, path in volumes.items()], "tmpfs": {t: "" for t in tmpfs}}
 
     def list_volumes(self, labels):
         return [v.name for v in self.client.volumes.list(filters={"label": _label_filter(labels)})]

@@ -175,7 +175,7 @@ class PodmanEngine(SdkEngine):
                 spec.image,
                 command=spec.command,
                 name=spec.name,
-                hostname=spec.name,
+                hostname=spec.hostname or spec.name,
                 entrypoint=spec.entrypoint,
                 tty=True,
                 # Podman's systemd mode mounts the host's root-owned name=systemd
@@ -183,7 +183,8 @@ class PodmanEngine(SdkEngine):
                 systemd="false",
                 labels=spec.labels,
                 network_mode="bridge",
-                networks={spec.network: {"aliases": [spec.name], **({"static_ips": [spec.ip]} if spec.ip else {})}},
+                networks={spec.network: {"aliases": [spec.name, *spec.aliases],
+                                         **({"static_ips": [spec.ip]} if spec.ip else {})}},
                 # "always" is what podman-restart.service starts again at boot;
                 # `kindlike stop` (a stop by the user) is not undone by it.
                 restart_policy={"Name": "always"},
@@ -214,6 +215,10 @@ class PodmanEngine(SdkEngine):
             image = a.get("Image") if isinstance(a.get("Image"), str) else a.get("ImageName", "")
             out.append(Container(c.name, c.id, image or "", state, a.get("Labels") or {}))
         return out
+
+    def _task_storage(self, volumes, tmpfs):
+        return {"volumes": {v: {"bind": path, "mode": "ro"} for v, path in volumes.items()},
+                "mounts": [{"type": "tmpfs", "source": "tmpfs", "target": t} for t in tmpfs]}
 
     def list_volumes(self, labels):
         return [v.name for v in self.client.volumes.list(filters=_podman_filters(labels))]
