@@ -122,7 +122,7 @@ def wait_api(cp: Node, timeout: float) -> None:
             raise ClusterError(f"the API server did not answer within {timeout:.0f}s of the start "
                                f"({res.output.strip().splitlines()[-1] if res.output.strip() else 'no answer'})",
                                fix=f"inspect with: kindlike export logs --name {cp.name.rsplit('-control-plane', 1)[0]}")
-        time.sleep(0.5)
+        time.sleep(0.25)  # a copy of a snapshot is up in seconds: poll finely
 
 
 def wait_fresh_ready(cp: Node, since: float, timeout: float) -> None:
@@ -149,4 +149,4 @@ def wait_fresh_ready(cp: Node, since: float, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise ClusterError(f"nodes not Ready {timeout:.0f}s after the start: {', '.join(sorted(stale)) or '?'}",
                                fix="inspect with `kindlike export logs`, or raise --wait")
-        time.sleep(0.5)
+        time.sleep(0.25)  # a copy of a snapshot is up in seconds: poll finely

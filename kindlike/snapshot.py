@@ -68,12 +68,17 @@ class SnapshotNode:
     api_address: str = ""  # control plane: the host address its API server was published on
     mounts: list[dict] = field(default_factory=list)  # kind's extraMounts fields
     ref: str = ""  # its name in the engine (what an archive carries)
+    # The node's entrypoint and command: given again when a copy is created,
+    # as Podman's commit does not keep an ENTRYPOINT change as given.
+    entrypoint: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
 
     def info(self, snap: "Snapshot") -> dict:
         return {"index": self.index, "role": self.role, "node": self.node_name, "suffix": self.suffix,
                 "address": self.address, "apiAddress": self.api_address, "mounts": self.mounts,
                 "nodes": snap.node_count, "source": snap.source, "created": snap.created,
-                "kubernetes": snap.kubernetes, "engine": snap.engine}
+                "kubernetes": snap.kubernetes, "engine": snap.engine, "entrypoint": self.entrypoint,
+                "command": self.command}
 
 
 @dataclass
@@ -116,9 +121,8 @@ def engine_kind(engine) -> str:
 def list_snapshots(engine) -> list[Snapshot]:
     found: dict[str, Snapshot] = {}
     for img in engine.list_images({LABEL_SNAPSHOT: None}):
-        try:
-            info = json.loads(img.labels.get(LABEL_SNAPSHOT_INFO, ""))
-        except ValueError:
+        info = _info_label(img.labels.get(LABEL_SNAPSHOT_INFO, ""))
+        if info is None:
             continue
         name = img.labels[LABEL_SNAPSHOT]
         snap = found.setdefault(name, Snapshot(name, info.get("source", ""), info.get("created", ""),
@@ -127,11 +131,25 @@ def list_snapshots(engine) -> list[Snapshot]:
         snap.nodes.append(SnapshotNode(int(info["index"]), info["role"], info["node"], info["suffix"],
                                        info.get("address", ""), img.id, info.get("apiAddress", ""),
                                        list(info.get("mounts") or []),
-                                       next((t for t in img.tags if t.rsplit(":", 1)[-1] == info["suffix"]), "")))
+                                       next((t for t in img.tags if t.rsplit(":", 1)[-1] == info["suffix"]), ""),
+                                       list(info.get("entrypoint") or []), list(info.get("command") or [])))
         snap.size += img.size
     for snap in found.values():
         snap.nodes.sort(key=lambda n: n.index)
     return sorted(found.values(), key=lambda s: s.name)
+
+
+def _info_label(text: str) -> dict | None:
+    """The JSON of LABEL_SNAPSHOT_INFO. Docker unescapes a quoted LABEL value
+    given at commit; Podman keeps its backslashes."""
+    for candidate in (text, text.replace('\\"', '"').replace("\\\\", "\\")):
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and {"index", "role", "node", "suffix"} <= value.keys():
+            return value
+    return None
 
 
 def find(engine, name: str) -> Snapshot | None:
@@ -294,6 +312,7 @@ def quiesce(nodes) -> None:
 def _save_node(engine, cluster: str, snap: Snapshot, sn: SnapshotNode, attrs: dict) -> None:
     container = f"{cluster}-{sn.suffix}"
     cfg = attrs[container].get("Config") or {}
+    sn.entrypoint, sn.command = _argv(cfg.get("Entrypoint")), _argv(cfg.get("Cmd"))
     repo = f"{REPOSITORY}/{snap.name}"
     part = engine.commit(container, repo, f"{sn.suffix}.part", [])
     step = f"{container}-snapshot-step"
@@ -315,13 +334,23 @@ def _save_node(engine, cluster: str, snap: Snapshot, sn: SnapshotNode, attrs: di
         if res.code != 0:
             raise EngineError(f"copying the /var of node {container} failed (exit {res.code}): "
                               f"{res.output.strip()[-300:]}")
-        changes = [f"ENTRYPOINT {json.dumps(cfg.get('Entrypoint') or [])}", f"CMD {json.dumps(cfg.get('Cmd') or [])}",
+        changes = [f"ENTRYPOINT {json.dumps(sn.entrypoint)}", f"CMD {json.dumps(sn.command)}",
                    f"LABEL {LABEL_SNAPSHOT}={json.dumps(snap.name)}",
                    f"LABEL {LABEL_SNAPSHOT_INFO}={json.dumps(json.dumps(sn.info(snap), sort_keys=True))}"]
         sn.image = engine.commit(step, repo, sn.suffix, changes)
     finally:
         engine.remove_containers([step])
         engine.remove_image(f"{repo}:{sn.suffix}.part")
+
+
+def _argv(value) -> list[str]:
+    """An inspect's Entrypoint or Cmd: a list (Docker), or under Podman 4 a
+    string of the words joined by spaces."""
+    import shlex
+
+    if not value:
+        return []
+    return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
 
 
 def _api_address(engine, node) -> str:
@@ -361,6 +390,7 @@ def copy_plans(snap: Snapshot, cluster: str, plans) -> None:
     """Give each node plan of a copy its snapshot identity (in place)."""
     for plan, n in zip(plans, snap.nodes):
         plan.hostname = n.node_name
+        plan.entrypoint, plan.command = list(n.entrypoint) or None, list(n.command) or None
         plan.labels.update({LABEL_SNAPSHOT: snap.name, LABEL_NODE_NAME: n.node_name})
         if n.role == ROLE_CONTROL_PLANE:
             # Its certificate is made again at the first boot: it names this

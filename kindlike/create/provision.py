@@ -36,6 +36,10 @@ class NodePlan:
     # The name inside the node when not its container name: a copy of a
     # snapshot keeps the snapshot's node names (kindlike.snapshot).
     hostname: str = ""
+    # The image's entrypoint and command when they must be given (a copy of
+    # a snapshot); None = the image's own.
+    entrypoint: list[str] | None = None
+    command: list[str] | None = None
 
     @property
     def published(self) -> list[PortSpec]:
@@ -86,6 +90,8 @@ def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
         devices=["/dev/fuse"] if info.rootless else [],
         env=dict(plan.env),
         hostname=plan.hostname,
+        entrypoint=plan.entrypoint,
+        command=plan.command,
         aliases=[plan.hostname] if plan.hostname and plan.hostname != plan.name else [],
     )
 
@@ -168,4 +174,4 @@ def wait_for_systemd(node: Node, timeout: float) -> None:
             raise EngineError(f"systemd in node {node.name} did not come up within {timeout:.0f}s "
                               f"(state: {last or 'unknown'})" + (f":\n{tail}" if tail else ""))
         time.sleep(delay)
-        delay = min(delay * 1.5, 1.0)
+        delay = min(delay * 1.5, 0.3)  # systemd is up about a second after the start

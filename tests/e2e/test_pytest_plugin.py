@@ -8,7 +8,10 @@ subprocess with `pytest -p kindlike.pytest_plugin`), on rootful Docker:
   land under <rootdir>/kindlike-logs/<nodeid>/, the cluster stays; a second
   run naming it reuses it and leaves it alone (and, with
   --kindlike-loadbalancer, gives its LoadBalancer Services an address);
-  the test deletes it.
+  the test deletes it;
+- with --kindlike-snapshot and --kindlike-snapshot-archive: the first
+  session makes the snapshot (and its archive) once and runs on a copy; a
+  session on an engine without the snapshot loads it from the archive.
 """
 from __future__ import annotations
 
@@ -126,3 +129,30 @@ def test_keep_failing_test_logs_then_reuse(project, docker, cluster_name, tmp_pa
     # The node is left alone, and the deleted Service's host port is gone too.
     assert [c.name for c in eng.list_containers(cluster_labels(cluster_name))] == [cp]
     # (the cluster_name fixture's finalizer deletes it)
+
+
+def test_snapshot_made_once_then_loaded_from_the_ci_archive(project, docker, cluster_name, tmp_path):
+    from kindlike import snapshot
+
+    eng, _ = docker
+    snap = f"plug-{uuid.uuid4().hex[:6]}"
+    archive = tmp_path / "cache" / f"{snap}.tar"
+    try:
+        res = run_project(project, docker, "--kindlike-name", cluster_name, "--kindlike-snapshot", snap,
+                          "--kindlike-snapshot-archive", str(archive), "check_cluster.py")
+        assert res.returncode == 0, res.stdout[-3000:]
+        assert "6 passed" in res.stdout
+        assert snapshot.find(eng, snap) is not None and archive.is_file()
+        assert eng.list_containers(cluster_labels(cluster_name)) == [], "the session's copy is deleted"
+        assert not [c for c in eng.list_containers({"io.kindlike.cluster": None})
+                    if c.labels["io.kindlike.cluster"].startswith("snapshot-")], "the cluster it was saved from is gone"
+        # Another machine: the engine lacks the snapshot, the CI cache has the file.
+        snapshot.delete(eng, snap)
+        res = run_project(project, docker, "--kindlike-name", cluster_name, "--kindlike-snapshot", snap,
+                          "--kindlike-snapshot-archive", str(archive), "check_cluster.py")
+        assert res.returncode == 0, res.stdout[-3000:]
+        assert "6 passed" in res.stdout
+        assert snapshot.find(eng, snap) is not None
+    finally:
+        if snapshot.find(eng, snap) is not None:
+            snapshot.delete(eng, snap)

@@ -78,7 +78,8 @@ def test_snapshots_copied_twice_at_once(engine, engine_kind, scratch, busybox_ar
         nodes = make_source(engine_kind, engine, src, d, env, made, roles, busybox_archive)
         kube = kubectl_bin(control_planes(engine, src)[0], tmp_path)
         k = kubectl(kube, d, src)
-        k("apply", "-f", "-", stdin=workloads(nodes[-1].name))
+        # The controller manager makes the default ServiceAccount a moment after create.
+        retry(lambda: k("apply", "-f", "-", stdin=workloads(nodes[-1].name)), attempts=30, delay=1)
         k("wait", "--for=condition=Ready", "pod/web", "--timeout=180s")
         k("rollout", "status", "daemonset/probe", "--timeout=180s")
 
@@ -140,6 +141,13 @@ def check_copy(engine, cluster, k, node_names, roles) -> None:
     for i in items:
         ready = next(c for c in i["status"]["conditions"] if c["type"] == "Ready")
         assert ready["status"] == "True", (cluster, i["metadata"]["name"], ready)
+
+    # Flannel's lease of each node (its annotations) names the new address.
+    def leases_moved():
+        now = json.loads(k("get", "nodes", "-o", "json"))["items"]
+        return all(i["metadata"].get("annotations", {}).get("flannel.alpha.coreos.com/public-ip") ==
+                   next(a["address"] for a in i["status"]["addresses"] if a["type"] == "InternalIP") for i in now)
+    wait_for(leases_moved, f"Flannel's public-ip annotations at the new addresses in {cluster}", timeout=90)
     # Flannel: a Running flanneld per node and its VXLAN device in each node.
     def flannel_running():
         pods = json.loads(k("-n", "kube-flannel", "get", "pods", "-o", "json"))["items"]

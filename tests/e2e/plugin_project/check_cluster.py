@@ -23,7 +23,10 @@ def record(cluster):
 def test_fixture_is_a_working_cluster(kindlike_cluster):
     assert isinstance(kindlike_cluster, kindlike.Cluster)
     items = json.loads(kindlike_cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
-    assert [i["metadata"]["name"] for i in items] == [n.name for n in kindlike_cluster.nodes]
+    # Each node's Kubernetes name is its hostname: its container's name, or in
+    # a copy of a snapshot (--kindlike-snapshot) the saved cluster's node name.
+    hostnames = [n.exec("hostname").stdout.strip() for n in kindlike_cluster.nodes]
+    assert [i["metadata"]["name"] for i in items] == hostnames
     for item in items:
         assert {c["type"]: c["status"] for c in item["status"]["conditions"]}["Ready"] == "True"
     record(kindlike_cluster)
