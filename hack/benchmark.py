@@ -135,7 +135,7 @@ def run_snapshot(engine, nodes, image: str | None, kubeconfig: Path, runs: int) 
         create_cluster(engine, CreateOptions(name=name, config=cfg, image=image, wait=300,
                                              kubeconfig=str(kubeconfig), status=Status(quiet=True)))
         t = time.monotonic()
-        snapshot.save(engine, name, snap)
+        snapshot.save(engine, name, snap, restart=False)
         saved = time.monotonic() - t
         delete_cluster(engine, name)
         samples = []

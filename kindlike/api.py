@@ -398,13 +398,13 @@ class Cluster:
             self._kubeconfig_file = Path(target)
 
     # -- snapshots ---------------------------------------------------------
-    def save_snapshot(self, name: str):
+    def save_snapshot(self, name: str, *, restart: bool = True):
         """Save the cluster as snapshot `name` (kindlike.snapshot.Snapshot);
-        a running cluster is stopped for the copy and started again."""
+        a running cluster is stopped for the copy and, with `restart`, started again."""
         from kindlike import snapshot
 
         self._require()
-        return snapshot.save(self.engine, self.name, name)
+        return snapshot.save(self.engine, self.name, name, restart=restart)
 
     # -- deletion and lifetime ---------------------------------------------
     def delete(self) -> bool:
@@ -554,7 +554,7 @@ def ensure_snapshot(name: str, *, config: ConfigSource = None, image: str | None
             return snapshot.get(eng, name)
         builder = f"snapshot-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
         with Cluster.create(builder, config=config, image=image, wait=wait, engine=eng, verbose=verbose) as c:
-            snap = snapshot.save(eng, c.name, name)
+            snap = snapshot.save(eng, c.name, name, restart=False)  # deleted next
         if archive is not None:
             snapshot.export_archive(eng, name, Path(archive))
         return snap

@@ -238,9 +238,10 @@ def archive_snapshots(path) -> list[str]:
 
 # -- saving ----------------------------------------------------------------------
 
-def save(engine, cluster: str, name: str, note=lambda line: None) -> Snapshot:
+def save(engine, cluster: str, name: str, note=lambda line: None, *, restart: bool = True) -> Snapshot:
     """Save the cluster as snapshot `name`. A running cluster is stopped for
-    the copy (a consistent etcd and /var) and started again afterwards."""
+    the copy (a consistent etcd and /var) and, with `restart`, started again
+    afterwards."""
     from kindlike import lifecycle
     from kindlike.nodeimage.metadata import image_info
 
@@ -283,7 +284,7 @@ def save(engine, cluster: str, name: str, note=lambda line: None) -> Snapshot:
                 engine.remove_image(sn.image)
         raise
     finally:
-        if was_running:
+        if was_running and restart:
             note(f"starting cluster {cluster!r} again")
             lifecycle.start_cluster(engine, cluster)
     snap.size = sum(i.size for i in engine.list_images({LABEL_SNAPSHOT: name}))

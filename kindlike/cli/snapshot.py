@@ -18,16 +18,18 @@ def snapshot() -> None:
 @name_option
 @click.option("-o", "--output", "output", default=None, metavar="FILE",
               help="Also write the snapshot to this archive file (see `snapshot load`).")
+@click.option("--leave-stopped", is_flag=True, help="Do not start the cluster again after the copy.")
 @click.argument("snapshot_name", metavar="SNAPSHOT")
 @provider_option
 @pass_state
-def save(state: State, name: str | None, output: str | None, snapshot_name: str) -> None:
+def save(state: State, name: str | None, output: str | None, leave_stopped: bool, snapshot_name: str) -> None:
     """Save cluster --name as SNAPSHOT. A running cluster is stopped for the copy and started again."""
     from kindlike import snapshot as snap
 
     cluster = cluster_name(name)
     t0 = time.monotonic()
-    s = snap.save(state.engine, cluster, snapshot_name, note=lambda line: state.status.line(f" • {line}"))
+    s = snap.save(state.engine, cluster, snapshot_name, note=lambda line: state.status.line(f" • {line}"),
+                  restart=not leave_stopped)
     state.status.line(f"Saved cluster {cluster!r} as snapshot {s.name!r} ({len(s.nodes)} nodes, "
                       f"{_size(s.size)}) in {time.monotonic() - t0:.1f}s.")
     if output:
