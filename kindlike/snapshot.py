@@ -228,10 +228,13 @@ def archive_snapshots(path) -> list[str]:
 
     try:
         with tarfile.open(path) as tar:
-            member = tar.getmember("manifest.json")
-            manifest = json.load(tar.extractfile(member))
-    except (tarfile.TarError, KeyError, ValueError, OSError) as e:
-        raise SnapshotError(f"{str(path)!r} is not an image archive ({e})") from e
+            manifest = json.load(tar.extractfile(tar.getmember("manifest.json")))
+    except tarfile.TarError as e:
+        raise SnapshotError(f"{str(path)!r} is not an image archive (not a tar file)") from e
+    except (KeyError, ValueError) as e:
+        raise SnapshotError(f"{str(path)!r} is not an image archive (no readable manifest.json)") from e
+    except OSError as e:
+        raise SnapshotError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
     tags = [t for entry in manifest for t in entry.get("RepoTags") or []]
     return sorted({m.group(1) for t in tags if (m := re.search(rf"(?:^|/){REPOSITORY}/([^:/]+):", t))})
 

@@ -119,11 +119,14 @@ class SdkEngine(Engine):
             except Exception:
                 pass
 
+    def _images_with(self, labels):
+        """The SDK's image list, narrowed by the engine where it can."""
+        return self.client.images.list()
+
     def list_images(self, labels):
-        # Filtered here rather than by the engine: the SDKs encode label
-        # filters differently, and the number of images is small.
+        # Filtered here (too): the SDKs encode label filters differently.
         out = []
-        for img in self.client.images.list():
+        for img in self._images_with(labels):
             have = img.labels or {}
             if all(k in have and (v is None or have[k] == v) for k, v in labels.items()):
                 out.append(ImageRecord(img.id, list(img.tags or []), dict(have), int(img.attrs.get("Size") or 0)))

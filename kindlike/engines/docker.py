@@ -176,6 +176,11 @@ class DockerEngine(SdkEngine):
             out.append(Container(c.name, c.id, (c.attrs.get("Config") or {}).get("Image", ""), c.status, c.labels))
         return out
 
+    def _images_with(self, labels):
+        # docker-py inspects every image it lists: filtered by the daemon,
+        # a store of hundreds of images costs no second.
+        return self.client.images.list(filters={"label": _label_filter(labels)})
+
     def _task_storage(self, volumes, tmpfs):
         return {"volumes": [f"{v}:{path}:ro" for v, path in volumes.items()], "tmpfs": {t: "" for t in tmpfs}}
 

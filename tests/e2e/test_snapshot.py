@@ -134,6 +134,19 @@ def test_snapshots_copied_twice_at_once(engine, engine_kind, scratch, busybox_ar
         assert res.returncode == 0, res.stderr
 
 
+def test_a_missing_snapshot_is_one_line_and_leaves_nothing(engine, engine_kind, scratch):
+    sid, d, env, made = scratch
+    name = f"none{sid}"
+    made["clusters"].append(name)
+    res = kindlike(engine_kind, "create", "cluster", "--from-snapshot", f"missing-{sid}", "--name", name,
+                   "--kubeconfig", str(d / "kubeconfig"), env=env)
+    errors = [line for line in res.stderr.splitlines() if line.startswith("ERROR")]
+    assert res.returncode == 1 and errors == [f"ERROR: no snapshot named 'missing-{sid}' in the "
+                                              f"{engine.name} ({engine_kind.split('-')[0]}) engine"], res.stderr
+    assert "Traceback" not in res.stderr
+    assert not engine.network_exists(f"kindlike-{name}") and not (d / "kubeconfig").exists()
+
+
 def check_copy(engine, cluster, k, node_names, roles) -> None:
     nodes = list_nodes(engine, cluster)
     assert [n.role for n in nodes] == roles

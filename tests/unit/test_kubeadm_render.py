@@ -494,3 +494,13 @@ def test_render_does_not_mutate_input():
 def test_module_constants_match_kind():
     assert kubeadm.BOOTSTRAP_TOKEN == "abcdef.0123456789abcdef"
     assert kubeadm.CRI_SOCKET == "unix:///run/containerd/containerd.sock"
+
+
+def test_a_lone_etcd_member_elects_itself_quickly_but_members_of_several_keep_the_defaults():
+    one = docs_of(render(make("v1.37.2")))["ClusterConfiguration"]
+    assert one["etcd"]["local"]["extraArgs"] == [{"name": "heartbeat-interval", "value": "20"},
+                                                 {"name": "election-timeout", "value": "200"}]
+    old = docs_of(render(make("v1.26.0")))["ClusterConfiguration"]
+    assert old["etcd"]["local"]["extraArgs"] == {"heartbeat-interval": "20", "election-timeout": "200"}
+    several = docs_of(render(make("v1.37.2", control_planes=3, certificate_key="a" * 64)))["ClusterConfiguration"]
+    assert "etcd" not in several
