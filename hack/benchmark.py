@@ -134,6 +134,13 @@ def run_snapshot(engine, nodes, image: str | None, kubeconfig: Path, runs: int) 
     try:
         create_cluster(engine, CreateOptions(name=name, config=cfg, image=image, wait=300,
                                              kubeconfig=str(kubeconfig), status=Status(quiet=True)))
+        # A settled cluster is what one saves: every pod Running, so its
+        # images are unpacked (else each copy unpacks them as it boots).
+        from kindlike.create.bootstrap import kubectl
+        from kindlike.runtime import control_planes
+
+        kubectl(control_planes(engine, name)[0], "wait", "--for=condition=Ready", "pods", "--all", "-A",
+                "--timeout=300s", timeout=320)
         t = time.monotonic()
         snapshot.save(engine, name, snap, restart=False)
         saved = time.monotonic() - t

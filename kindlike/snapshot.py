@@ -39,6 +39,10 @@ REPOSITORY = "kindlike-snapshot"
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _STEP_ROOT = "/run/kindlike-snapshot-root"
 _STEP_VAR = "/kindlike-snapshot-var"
+# containerd's unpacked layers move out of /var into the image itself, a
+# symlink left in their place: every copy shares them through the image's
+# layers instead of each node copying them into its /var volume.
+_LAYERS = "/kindlike/containerd-snapshots"
 # Run in a container of the node's committed filesystem, with the node's /var
 # volume mounted read-only and a tmpfs over /var (so no volume is made there):
 # a bind mount of / reaches the image's own /var under the tmpfs.
@@ -50,6 +54,15 @@ mkdir -p {_STEP_ROOT}
 mount --bind / {_STEP_ROOT}
 find {_STEP_ROOT}/var -mindepth 1 -maxdepth 1 -exec rm -rf {{}} +
 cp -a {_STEP_VAR}/. {_STEP_ROOT}/var/
+snaps={_STEP_ROOT}/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots
+if [ -d "$snaps" ]; then
+    mkdir -p {_STEP_ROOT}{_LAYERS}
+    for d in "$snaps"/*; do
+        [ -d "$d" ] && [ ! -L "$d" ] || continue
+        mv "$d" {_STEP_ROOT}{_LAYERS}/
+        ln -s {_LAYERS}/"${{d##*/}}" "$d"
+    done
+fi
 mkdir -p {_STEP_ROOT}/kindlike
 printf '%s\n' "$1" > {_STEP_ROOT}/kindlike/node-address
 umount {_STEP_ROOT}
