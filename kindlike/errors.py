@@ -85,5 +85,5 @@ class StepError(ClusterError):
         super().__init__(f"step '{step}' failed{where}: {msg}")
 
 
-class SnapshotError(KindlikeError):
+class SnapshotError(ClusterError):
     """A snapshot cannot be saved, found, loaded or used (kindlike.snapshot)."""

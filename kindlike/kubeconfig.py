@@ -57,16 +57,14 @@ def rewrite(admin_conf: str, cluster: str, server: str) -> dict:
 
 
 def cluster_kubeconfig(engine, cluster: str, internal: bool = False) -> str:
-    from kindlike.runtime import api_endpoint, control_planes
+    from kindlike.runtime import api_endpoint, control_planes, first_running
 
     cp = control_planes(engine, cluster)
     if not cp:
         raise ClusterError(f"cluster {cluster!r} has no control-plane node")
     # Any control plane has it; one may be stopped (several control planes).
-    for node in cp:
-        if node.engine.inspect(node.name).get("State", {}).get("Running"):
-            break
-    else:
+    node = first_running(cp)
+    if node is None:
         raise ClusterError(f"cluster {cluster!r} is stopped", fix=f"start it: kindlike start cluster --name {cluster}")
     res = node.exec("cat", ADMIN_CONF, check=False)
     if res.code != 0:

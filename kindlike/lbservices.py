@@ -23,7 +23,7 @@ from typing import Callable
 from kindlike.constants import ROLE_CONTROL_PLANE
 from kindlike.create.bootstrap import kubectl  # the one admin kubectl in a node
 from kindlike.errors import KindlikeError
-from kindlike.runtime import Node, list_nodes
+from kindlike.runtime import Node, first_running, list_nodes
 
 SHIFT = 10000
 SHIFTED = "kindlike.x-k8s.io/HostPort"
@@ -89,9 +89,9 @@ class Controller:
         self.last_error = ""
 
     def _control_plane(self) -> Node:
-        for n in list_nodes(self.engine, self.cluster):
-            if n.role == ROLE_CONTROL_PLANE and self.engine.inspect(n.name).get("State", {}).get("Running"):
-                return n
+        cp = first_running([n for n in list_nodes(self.engine, self.cluster) if n.role == ROLE_CONTROL_PLANE])
+        if cp is not None:
+            return cp
         raise KindlikeError(f"cluster {self.cluster!r} has no running control plane",
                             fix=f"start it: kindlike start cluster --name {self.cluster}")
 

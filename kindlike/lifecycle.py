@@ -51,15 +51,11 @@ def stop_cluster(engine, cluster: str, timeout: int = 60) -> list[str]:
     names = [n.name for n in nodes]
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
         list(pool.map(keep_pod_network_state,
-                      [n for n in nodes if n.role in (ROLE_CONTROL_PLANE, ROLE_WORKER) and _running(engine, n.name)]))
+                      [n for n in nodes if n.role in (ROLE_CONTROL_PLANE, ROLE_WORKER) and n.running]))
         # systemd in each node stops the kubelet and containerd in order; it
         # gets `timeout` seconds before the engine kills it.
         list(pool.map(lambda name: engine.stop_containers([name], timeout=timeout), names))
     return names
-
-
-def _running(engine, name: str) -> bool:
-    return bool(engine.inspect(name).get("State", {}).get("Running"))
 
 
 @dataclass

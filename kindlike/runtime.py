@@ -61,6 +61,10 @@ class Node:
         return self.engine.container_ips(self.name, self.network)
 
     @property
+    def running(self) -> bool:
+        return bool(self.engine.inspect(self.name).get("State", {}).get("Running"))
+
+    @property
     def ip(self) -> str:
         v4, v6 = self.ips()
         return v4 or v6
@@ -141,6 +145,12 @@ def api_endpoint(engine: Engine, cluster: str) -> Node:
     if not cps:
         raise ClusterError(f"cluster {cluster!r} has no control-plane node")
     return cps[0]
+
+
+def first_running(nodes: list[Node]) -> Node | None:
+    """The first of the nodes whose container runs (with several control
+    planes, one may be stopped)."""
+    return next((n for n in nodes if n.running), None)
 
 
 def control_planes(engine: Engine, cluster: str) -> list[Node]:

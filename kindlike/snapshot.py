@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from kindlike.constants import (LABEL_ADDRESS, LABEL_CLUSTER, LABEL_NODE_NAME, LABEL_ROLE, LABEL_SNAPSHOT, LABEL_SNAPSHOT_INFO,
                                 ROLE_CONTROL_PLANE, ROLE_SNAPSHOT_STEP, VAR_VOLUME_SUFFIX, API_SERVER_CONTAINER_PORT)
-from kindlike.errors import ClusterError, EngineError, SnapshotError
+from kindlike.errors import EngineError, SnapshotError
 from kindlike.runtime import list_nodes
 
 REPOSITORY = "kindlike-snapshot"
@@ -131,9 +131,10 @@ def engine_kind(engine) -> str:
 
 # -- listing ---------------------------------------------------------------------
 
-def list_snapshots(engine) -> list[Snapshot]:
+def list_snapshots(engine, name: str | None = None) -> list[Snapshot]:
+    """Every snapshot in the engine, or only the one called `name`."""
     found: dict[str, Snapshot] = {}
-    for img in engine.list_images({LABEL_SNAPSHOT: None}):
+    for img in engine.list_images({LABEL_SNAPSHOT: name}):
         info = _info_label(img.labels.get(LABEL_SNAPSHOT_INFO, ""))
         if info is None:
             continue
@@ -166,18 +167,18 @@ def _info_label(text: str) -> dict | None:
 
 
 def find(engine, name: str) -> Snapshot | None:
-    return next((s for s in list_snapshots(engine) if s.name == name), None)
+    return next(iter(list_snapshots(engine, name)), None)
 
 
 def get(engine, name: str) -> Snapshot:
     check_name(name)
     snap = find(engine, name)
     if snap is None:
-        raise ClusterError(f"no snapshot named {name!r} in the {engine_kind(engine)} engine",
+        raise SnapshotError(f"no snapshot named {name!r} in the {engine_kind(engine)} engine",
                            fix=f"save one with `kindlike snapshot save --name CLUSTER {name}`, or load its archive "
                                "with `kindlike snapshot load FILE`; see `kindlike snapshot list`")
     if not snap.complete:
-        raise ClusterError(f"snapshot {name!r} is incomplete: {len(snap.nodes)} of its {snap.node_count} node "
+        raise SnapshotError(f"snapshot {name!r} is incomplete: {len(snap.nodes)} of its {snap.node_count} node "
                            "images are here", fix=f"delete it (kindlike snapshot delete {name}) and save it again")
     return snap
 
@@ -194,7 +195,7 @@ def get_any(engine, name: str) -> Snapshot:
     check_name(name)
     snap = find(engine, name)
     if snap is None:
-        raise ClusterError(f"no snapshot named {name!r}", fix="see `kindlike snapshot list`")
+        raise SnapshotError(f"no snapshot named {name!r}", fix="see `kindlike snapshot list`")
     return snap
 
 
@@ -263,13 +264,13 @@ def save(engine, cluster: str, name: str, note=lambda line: None, *, restart: bo
 
     check_name(name)
     if find(engine, name) is not None:
-        raise ClusterError(f"snapshot {name!r} already exists", fix=f"delete it first: kindlike snapshot delete {name}")
+        raise SnapshotError(f"snapshot {name!r} already exists", fix=f"delete it first: kindlike snapshot delete {name}")
     nodes = list_nodes(engine, cluster)
     if not nodes:
-        raise ClusterError(f"no cluster named {cluster!r}", fix="see `kindlike get clusters`")
+        raise SnapshotError(f"no cluster named {cluster!r}", fix="see `kindlike get clusters`")
     cps = [n for n in nodes if n.role == ROLE_CONTROL_PLANE]
     if len(cps) != 1:
-        raise ClusterError(f"cluster {cluster!r} has {len(cps)} control planes; a snapshot holds clusters with one "
+        raise SnapshotError(f"cluster {cluster!r} has {len(cps)} control planes; a snapshot holds clusters with one "
                            "(etcd's member list names every member's address, which a copy cannot keep)",
                            fix="save a cluster with a single control plane")
     attrs = {n.name: engine.inspect(n.name) for n in nodes}
@@ -312,10 +313,7 @@ def quiesce(nodes) -> None:
     server, which takes its own address out of the `kubernetes` Service on
     the way (a copy would otherwise list the old address until its lease
     ran out), then the rest of the pods."""
-    from kindlike.create.cni import keep_pod_network_state
-
     def stop(n) -> None:
-        keep_pod_network_state(n)
         n.exec("systemctl", "stop", "kubelet", check=False, timeout=60)
         if n.role == ROLE_CONTROL_PLANE:
             n.exec("sh", "-c", "crictl ps -q --name kube-apiserver | xargs -r crictl stop --timeout 5",
@@ -339,12 +337,12 @@ def _save_node(engine, cluster: str, snap: Snapshot, sn: SnapshotNode, attrs: di
                               volumes={container + VAR_VOLUME_SUFFIX: _STEP_VAR}, tmpfs=["/var"],
                               labels={LABEL_CLUSTER: cluster, LABEL_ROLE: ROLE_SNAPSHOT_STEP}, timeout=900)
         if res.code == 4:
-            raise ClusterError(f"node {container} runs a node image from before snapshots (its entrypoint cannot "
+            raise SnapshotError(f"node {container} runs a node image from before snapshots (its entrypoint cannot "
                                "move a node to a new address)",
                                fix="build the node image again (kindlike build node-image) and create the "
                                    "cluster on it")
         if res.code == 3:
-            raise ClusterError(f"node {container} holds unpacked image layers with overlay whiteouts "
+            raise SnapshotError(f"node {container} holds unpacked image layers with overlay whiteouts "
                                f"({res.stdout.split()[0]}), which an image layer cannot carry",
                                fix="save the snapshot before loading images whose layers delete files, "
                                    "or load them into each copy")
@@ -403,7 +401,7 @@ def copy_config(snap: Snapshot):
                                                              api_server_port=0))
 
 
-def copy_plans(snap: Snapshot, cluster: str, plans) -> None:
+def copy_plans(snap: Snapshot, plans) -> None:
     """Give each node plan of a copy its snapshot identity (in place)."""
     for plan, n in zip(plans, snap.nodes):
         plan.hostname = n.node_name

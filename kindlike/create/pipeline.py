@@ -150,7 +150,7 @@ def _prepare_copy(opts: CreateOptions, engine: Engine) -> Context:
     cfg = snapshot.copy_config(snap)
     check_before_create(cfg, opts.kubeconfig)
     plans = node_plans(opts.name, cfg)
-    snapshot.copy_plans(snap, opts.name, plans)
+    snapshot.copy_plans(snap, plans)
     return Context(opts, cfg, plans, engine, snapshot=snap)
 
 

@@ -49,7 +49,7 @@ def test_copy_plans_keep_the_snapshot_node_names_inside_the_new_containers():
     for n in snap.nodes:
         n.entrypoint = ["/usr/local/bin/entrypoint", "/sbin/init"]
     plans = node_plans("job", snapshot.copy_config(snap))
-    snapshot.copy_plans(snap, "job", plans)
+    snapshot.copy_plans(snap, plans)
     assert [p.name for p in plans] == ["job-control-plane", "job-worker", "job-worker2"]
     assert [p.hostname for p in plans] == ["src-control-plane", "src-worker", "src-worker2"]
     assert all(p.labels[LABEL_SNAPSHOT] == "ci-1" for p in plans)
