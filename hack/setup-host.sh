@@ -4,6 +4,7 @@
 # machine that is already set up only checks and takes a few seconds.
 #
 # usage: hack/setup-host.sh [--rootful-docker] [--rootful-podman]
+#                           [--rootful-podman-service]
 #                           [--rootless-docker] [--rootless-podman]
 #                           [--rootless-podman-service] [--venv] [--all]
 #                           [--verify] [--probe-systemd]
@@ -12,6 +13,8 @@
 #   --all                      all four engines + --venv (not the Podman service)
 #   --rootful-docker           dockerd (runtime wrapper runc-dropcaps as default)
 #   --rootful-podman           /etc/containers/containers.conf
+#   --rootful-podman-service   also start `podman system service` as root,
+#                              socket unix:///run/podman/podman.sock
 #   --rootless-docker          user kindlike + dockerd-rootless.sh,
 #                              socket unix:///run/user/UID/docker.sock
 #   --rootless-podman          user kindlike + its Podman config
@@ -36,12 +39,13 @@ SETUP=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/setup
 source "$SETUP/common.sh"
 
 # ---------------------------------------------------------------- arguments
-do_rf_docker=0 do_rf_podman=0 do_rl_docker=0 do_rl_podman=0 do_rl_service=0 do_venv=0
+do_rf_docker=0 do_rf_podman=0 do_rl_docker=0 do_rl_podman=0 do_rl_service=0 do_rf_service=0 do_venv=0
 verify=0 probe=0 any=0
 for a in "$@"; do
     case "$a" in
         --rootful-docker) do_rf_docker=1 any=1 ;;
         --rootful-podman) do_rf_podman=1 any=1 ;;
+        --rootful-podman-service) do_rf_podman=1 do_rf_service=1 any=1 ;;
         --rootless-docker) do_rl_docker=1 any=1 ;;
         --rootless-podman) do_rl_podman=1 any=1 ;;
         --rootless-podman-service) do_rl_podman=1 do_rl_service=1 any=1 ;;
@@ -103,6 +107,7 @@ raise_sysctl kernel.keys.maxkeys 20000
 raise_sysctl kernel.keys.maxbytes 400000
 if ((do_rf_docker)); then setup_rootful_docker; fi
 if ((do_rf_podman)); then setup_rootful_podman; fi
+if ((do_rf_service)); then setup_rootful_podman_service; fi
 if ((rootless)); then
     setup_rootless_user
     if ((do_rl_docker)); then setup_rootless_docker; fi

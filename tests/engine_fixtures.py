@@ -2,7 +2,7 @@
 
 Each engine is brought up with hack/setup-host.sh (idempotent, seconds when
 already up). KINDLIKE_TEST_ENGINES picks which (comma separated; default
-all three). An engine that cannot be started is a test ERROR, never a skip.
+all four). An engine that cannot be started is a test ERROR, never a skip.
 """
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ import pytest
 from kindlike.runtime import cluster_labels, delete_cluster
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-ALL_ENGINES = ["rootful-docker", "rootless-docker", "rootless-podman"]
+ALL_ENGINES = ["rootful-docker", "rootful-podman", "rootless-docker", "rootless-podman"]
 ROOTLESS_USER = os.environ.get("KINDLIKE_ROOTLESS_USER", "kindlike")
 SETUP_FLAGS = {
     "rootful-docker": ["--rootful-docker"],
+    "rootful-podman": ["--rootful-podman-service"],
     "rootless-docker": ["--rootless-docker"],
     "rootless-podman": ["--rootless-podman", "--rootless-podman-service"],
 }
@@ -51,6 +52,8 @@ def connect(kind: str):
         return DockerEngine.connect("unix:///var/run/docker.sock")
     if kind == "rootless-docker":
         return DockerEngine.connect(f"unix:///run/user/{rootless_uid()}/docker.sock")
+    if kind == "rootful-podman":
+        return PodmanEngine.connect("unix:///run/podman/podman.sock", start_service=False)
     return PodmanEngine.connect(f"unix:///run/user/{rootless_uid()}/podman/podman.sock", start_service=False)
 
 
@@ -192,7 +195,7 @@ def restart_engine(kind: str, engine, cluster: str) -> None:
         pids = [int(engine.inspect(c.name)["State"]["Pid"])
                 for c in engine.list_containers(cluster_labels(cluster), all=False)]
     assert pids, f"nothing of {kind} to restart"
-    sig = signal.SIGKILL if kind == "rootless-podman" else signal.SIGTERM
+    sig = signal.SIGKILL if kind.endswith("podman") else signal.SIGTERM
     for pid in pids:
         os.kill(pid, sig)
     _wait_gone(pids)

@@ -21,6 +21,27 @@ setup_rootful_podman() {
     privileged_check "rootful podman" rootful-podman "$fp" true podman
 }
 
+# Rootful Podman's API service on its standard socket, where kindlike run
+# as root looks first (kindlike starts a private one itself when none
+# answers; the tests share this one instead of one per call).
+setup_rootful_podman_service() {
+    local sock=/run/podman/podman.sock pidf=$STATEDIR/podman-service-rootful.pid
+    ping_rootful() { curl -fsS --max-time 2 --unix-socket "$sock" http://d/_ping; }
+    if ping_rootful >/dev/null 2>&1; then
+        say "podman service (rootful)" "skip (answers on unix://$sock)"
+        return
+    fi
+    local t0=$SECONDS
+    if ! pid_alive "$pidf"; then
+        install -d -m 0700 /run/podman
+        setsid podman system service --time=0 "unix://$sock" >>"$LOGDIR/podman-service-rootful.log" 2>&1 </dev/null &
+        echo $! >"$pidf"
+    fi
+    wait_for 30 ping_rootful ||
+        { tail -n 20 "$LOGDIR/podman-service-rootful.log" >&2; die "podman system service did not answer on $sock"; }
+    say "podman service (rootful)" "started ($((SECONDS - t0)) s, unix://$sock)"
+}
+
 setup_rootless_podman() {
     local cdir=$RHOME/.config/containers r1 r2
     if [[ ! -d $cdir ]]; then
