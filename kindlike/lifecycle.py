@@ -16,11 +16,13 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable
 
 from kindlike.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
 from kindlike.create.bootstrap import kubectl  # the one admin kubectl in a node
 from kindlike.errors import ClusterError
 from kindlike.runtime import Node, cluster_labels, list_nodes, load_balancer
+from kindlike.usable import wait_usable
 
 RUNNING, STOPPED, PARTLY = "running", "stopped", "partly running"
 
@@ -68,9 +70,11 @@ class StartResult:
 
 
 def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | None = None,
-                  boot_timeout: float = 120, api_timeout: float = 120) -> StartResult:
+                  boot_timeout: float = 120, api_timeout: float = 120,
+                  say: Callable[[str], None] | None = None) -> StartResult:
     """Start a stopped (or partly stopped) cluster: back when the API server
-    answers, and with `wait` > 0 when every node is Ready again."""
+    answers, and with `wait` > 0 when it is usable again (kindlike.usable;
+    `say` hears what is awaited)."""
     from kindlike import kubeconfig as kc
     from kindlike import loadbalancer
     from kindlike.create.provision import wait_for_systemd
@@ -91,8 +95,8 @@ def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | 
     wait_api(cps[0], api_timeout)
     res.durations["api"] = time.monotonic() - t0
     if wait > 0:
-        wait_fresh_ready(cps[0], started_at, wait)
-        res.durations["ready"] = time.monotonic() - t0
+        wait_usable(cps[0], None, wait, since=started_at, storage=False, say=say)
+        res.durations["usable"] = time.monotonic() - t0
     text = kc.cluster_kubeconfig(engine, cluster)
     import yaml
 
@@ -121,28 +125,3 @@ def wait_api(cp: Node, timeout: float) -> None:
         time.sleep(0.25)  # a copy of a snapshot is up in seconds: poll finely
 
 
-def wait_fresh_ready(cp: Node, since: float, timeout: float) -> None:
-    """Every node Ready by a status its kubelet posted after `since` (a Ready
-    condition from before the stop is still there at first). Every Node was
-    registered at create, so the API's list is the whole cluster."""
-    import json
-    from datetime import datetime
-
-    deadline = time.monotonic() + timeout
-    stale: list[str] = []
-    while True:
-        res = _kubectl(cp, "get", "nodes", "-o", "json")
-        if res.code == 0:
-            stale = []
-            for item in json.loads(res.stdout).get("items", []):
-                cond = next((c for c in item["status"].get("conditions", []) if c["type"] == "Ready"), {})
-                beat = cond.get("lastHeartbeatTime", "")
-                fresh = beat and datetime.fromisoformat(beat.replace("Z", "+00:00")).timestamp() >= since - 1
-                if cond.get("status") != "True" or not fresh:
-                    stale.append(item["metadata"]["name"])
-            if not stale:
-                return
-        if time.monotonic() > deadline:
-            raise ClusterError(f"nodes not Ready {timeout:.0f}s after the start: {', '.join(sorted(stale)) or '?'}",
-                               fix="inspect with `kindlike export logs`, or raise --wait")
-        time.sleep(0.25)  # a copy of a snapshot is up in seconds: poll finely

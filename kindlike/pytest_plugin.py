@@ -17,7 +17,7 @@ Options (each also an ini key, e.g. `kindlike_config = cluster.yaml`):
     --kindlike-config FILE     kind/kindlike cluster config (default: one control-plane node)
     --kindlike-image IMAGE     node image for every node
     --kindlike-provider P      docker | podman (default: $KINDLIKE_PROVIDER, else auto-detect)
-    --kindlike-wait DURATION   wait for nodes Ready on create (default 5m)
+    --kindlike-wait DURATION   wait for a usable cluster on create (default 5m)
     --kindlike-keep            keep the cluster after the session
     --kindlike-logs-dir DIR    where a failing test's cluster logs go
                                (default <rootdir>/kindlike-logs/<test nodeid>/)
@@ -69,7 +69,7 @@ OPTIONS = {
     "kindlike_config": ("--kindlike-config", "kindlike/kind cluster config file", "FILE"),
     "kindlike_image": ("--kindlike-image", "node image for every node", "IMAGE"),
     "kindlike_provider": ("--kindlike-provider", "container engine: docker or podman (default: auto-detect)", "P"),
-    "kindlike_wait": ("--kindlike-wait", "wait this long for nodes Ready when creating (default 5m)", "DURATION"),
+    "kindlike_wait": ("--kindlike-wait", "wait this long for a usable cluster (nodes Ready, pod network, DNS) when creating (default 5m)", "DURATION"),
     "kindlike_logs_dir": ("--kindlike-logs-dir", "directory for the cluster logs of failing tests "
                           "(default <rootdir>/kindlike-logs)", "DIR"),
     "kindlike_snapshot": ("--kindlike-snapshot", "start the cluster from this snapshot (made once from "

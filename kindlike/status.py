@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator, TextIO
+from typing import Iterator, TextIO
 
 
 class Status:
@@ -29,8 +29,8 @@ class Status:
             print(text, file=self.stream, flush=True)
 
     @contextmanager
-    def step(self, title: str, key: str | None = None) -> Iterator[Callable[[str], None]]:
-        """Run a step; the yielded callable updates the detail shown with it
+    def step(self, title: str, key: str | None = None) -> Iterator["Note"]:
+        """Run a step; the yielded Note updates the detail shown with it
         (e.g. which image was built). Records the duration under `key`."""
         detail: list[str] = []
         start = time.monotonic()
@@ -39,7 +39,7 @@ class Status:
                 self.stream.write(f" • {title} ...\r")
                 self.stream.flush()
         try:
-            yield detail.append
+            yield Note(self, title, detail)
         except BaseException:
             took = time.monotonic() - start
             self.durations[key or title] = took
@@ -55,3 +55,21 @@ class Status:
         # On a terminal, erase the rest of the "• title ..." line it replaces.
         clear = "\x1b[K" if tty else ""
         return f" {mark} {title}{extra} {took:.1f}s{clear}"
+
+
+class Note:
+    """A running step's detail: `note(text)` is shown on its final line;
+    `note.awaiting(text)` says, on a terminal, what the step waits for now."""
+
+    def __init__(self, status: Status, title: str, detail: list[str]):
+        self._status, self._title, self._detail = status, title, detail
+
+    def __call__(self, text: str) -> None:
+        self._detail.append(text)
+
+    def awaiting(self, text: str) -> None:
+        st = self._status
+        if st._tty and not st.quiet:
+            with st._lock:
+                st.stream.write(f" • {self._title} (waiting for {text}) ...\x1b[K\r")
+                st.stream.flush()

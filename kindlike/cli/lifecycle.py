@@ -37,12 +37,13 @@ def stop_cluster(state: State, name: str | None, timeout: int) -> None:
 @start.command("cluster")
 @name_option
 @click.option("--wait", "wait", default="0s", metavar="DURATION",
-              help="Also wait until every node is Ready again (e.g. 5m); 0 waits only for the API server.")
+              help="Also wait until the cluster is usable again: nodes Ready, pod network, DNS (e.g. 5m); "
+                   "0 waits only for the API server.")
 @click.option("--kubeconfig", default=None, help="kubeconfig file to update (default: $KUBECONFIG, ~/.kube/config).")
 @provider_option
 @pass_state
 def start_cluster(state: State, name: str | None, wait: str, kubeconfig: str | None) -> None:
-    """Start a stopped cluster; back when its API server answers (--wait: nodes Ready)."""
+    """Start a stopped cluster; back when its API server answers (--wait: usable)."""
     from kindlike.cli.create import parse_duration
     from kindlike.kubeconfig import context_name
     from kindlike.lifecycle import start_cluster as start_it
@@ -51,7 +52,7 @@ def start_cluster(state: State, name: str | None, wait: str, kubeconfig: str | N
     wait_s = parse_duration(wait)
     res = start_it(state.engine, name, wait=wait_s, kubeconfig=kubeconfig)
     took = max(res.durations.values())
-    what = "nodes Ready" if wait_s > 0 else "API server answering"
+    what = "nodes Ready, pod network and DNS answering" if wait_s > 0 else "API server answering"
     state.status.line(f"Started cluster {name!r} ({len(res.nodes)} containers, {what}) in {took:.1f}s.")
     if res.kubeconfig_changed:
         state.status.line(f'Updated context "{context_name(name)}" in {res.kubeconfig_path}')

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from kindlike.constants import ADMIN_CONF, BOOTSTRAP_TOKEN, KUBEADM_CONF
-from kindlike.errors import ClusterError, ExecError
+from kindlike.errors import ExecError
 from kindlike.runtime import Node
 
 ADMIN = f"--kubeconfig={ADMIN_CONF}"
@@ -147,35 +147,3 @@ def kubeadm_join(nodes: list[Node], log: Callable[[str], None] | None = None) ->
         return
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         list(pool.map(join, nodes))
-
-
-def _not_ready_reason(cp: Node, name: str, state: str) -> str:
-    """What the Node's Ready condition says (or that it never registered)."""
-    if state == "unregistered":
-        return "its kubelet never registered the Node"
-    res = kubectl(cp, "get", "node", name, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}",
-                  check=False)
-    return (res.stdout.strip() or res.output.strip() or "no Ready condition")[:300]
-
-
-def wait_ready(cp: Node, timeout: float, expected: list[str] | None = None) -> None:
-    """Every node in `expected` (default: whichever have registered) Ready.
-    A joined kubelet registers its Node a moment after `kubeadm join` returns,
-    so the names to wait for come from the cluster's nodes, not the API."""
-    deadline = time.monotonic() + timeout
-    while True:
-        res = kubectl(cp, "get", "nodes", "-o",
-                      "jsonpath={range .items[*]}{.metadata.name}{\" \"}"
-                      "{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}", check=False)
-        states = dict(l.split() for l in res.stdout.splitlines() if len(l.split()) == 2)
-        for name in expected or []:
-            states.setdefault(name, "unregistered")
-        if states and all(v == "True" for v in states.values()):
-            return
-        if time.monotonic() > deadline:
-            not_ready = [k for k, v in states.items() if v != "True"] or ["(no nodes registered)"]
-            why = [f"{k}: {_not_ready_reason(cp, k, states.get(k, ''))}" for k in sorted(not_ready) if k in states]
-            raise ClusterError(f"nodes not Ready after {timeout:.0f}s: {', '.join(sorted(not_ready))}"
-                               + "".join(f"\n  {w}" for w in why),
-                               fix="inspect with `kindlike export logs`, or raise --wait")
-        time.sleep(0.5)

@@ -132,10 +132,12 @@ def default_storage(ctx: Context, note: Note) -> None:
     note("local-path, default class standard")
 
 
-def wait_ready(ctx: Context, note: Note) -> None:
-    from kindlike.create import bootstrap
+def wait_usable(ctx: Context, note: Note) -> None:
+    from kindlike.usable import wait_usable
 
-    bootstrap.wait_ready(ctx.control_plane, ctx.opts.wait, expected=[n.name for n in ctx.nodes])
+    wait_usable(ctx.control_plane, [n.name for n in ctx.nodes], ctx.opts.wait,
+                storage=bool(ctx.image.storage_manifest), say=getattr(note, "awaiting", None))
+    note("nodes Ready, pod network and DNS answering")
 
 
 def export_kubeconfig(ctx: Context, note: Note) -> None:
@@ -153,11 +155,15 @@ def start_copy(ctx: Context, note: Note) -> None:
     wait_api(ctx.control_plane, 120)
 
 
-def wait_ready_again(ctx: Context, note: Note) -> None:
-    from kindlike.lifecycle import wait_fresh_ready
+def wait_usable_again(ctx: Context, note: Note) -> None:
+    from kindlike.usable import wait_usable
 
-    # The nodes were Ready when saved: only a status posted since the start counts.
-    wait_fresh_ready(ctx.control_plane, ctx.started_at, ctx.opts.wait)
+    # The nodes were Ready when saved: only a status posted (and pods
+    # started) since the start count. Every Node of the copy was registered
+    # before the save, under the snapshot's names.
+    wait_usable(ctx.control_plane, None, ctx.opts.wait, since=ctx.started_at, storage=False,
+                say=getattr(note, "awaiting", None))
+    note("nodes Ready, pod network and DNS answering")
 
 
 def _no_workers(ctx: Context) -> str | None:
@@ -186,8 +192,8 @@ STEPS: list[Step] = [
     # The image's CNI manifest (Flannel), one step so it can be replaced whole.
     Step("Installing CNI 🔌", pod_network, skip=_cni_disabled),
     Step("Installing StorageClass 💾", default_storage),
-    Step("Waiting for nodes Ready ⏳", wait_ready, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
-         shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for nodes Ready ⏳"),
+    Step("Waiting for a usable cluster ⏳", wait_usable, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
+         shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for a usable cluster ⏳"),
     Step("Exporting kubeconfig 🔑", export_kubeconfig),
 ]
 
@@ -197,7 +203,7 @@ COPY_STEPS: list[Step] = [
     Step("Preparing nodes 📦", prepare_nodes),
     Step("Starting from snapshot 📸", start_copy,
          shown=lambda ctx: f"Starting from snapshot {ctx.snapshot.name} 📸"),
-    Step("Waiting for nodes Ready ⏳", wait_ready_again, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
-         shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for nodes Ready ⏳"),
+    Step("Waiting for a usable cluster ⏳", wait_usable_again, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
+         shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for a usable cluster ⏳"),
     Step("Exporting kubeconfig 🔑", export_kubeconfig),
 ]

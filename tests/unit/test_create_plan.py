@@ -194,14 +194,14 @@ def test_dry_run_lists_the_steps_create_would_run():
     steps = text.split("\nSteps:\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert [line.split(":")[0].strip() for line in steps] == [s.title for s in STEPS]
     assert "  Joining worker nodes 🚜: skipped" in steps
-    assert "  Waiting for nodes Ready ⏳: skipped" in steps
+    assert "  Waiting for a usable cluster ⏳: skipped" in steps
     assert "  Installing CNI 🔌" in steps
 
     c = cfg("networking:\n  disableDefaultCNI: true\nnodes:\n- role: control-plane\n- role: worker\n").cluster
     steps = dry_run(CreateOptions("x", c, wait=90)).split("\nSteps:\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert "  Joining worker nodes 🚜" in steps
     assert "  Installing CNI 🔌: skipped (CNI not installed (networking.disableDefaultCNI: true))" in steps
-    assert "  Waiting ≤ 1m30s for nodes Ready ⏳" in steps
+    assert "  Waiting ≤ 1m30s for a usable cluster ⏳" in steps
 
 
 def test_dry_run_refuses_what_create_refuses(tmp_path):

@@ -12,8 +12,8 @@ import time
 import pytest
 import yaml
 
-from kindlike.lifecycle import wait_fresh_ready
 from kindlike.runtime import cluster_labels, list_nodes, network_name
+from kindlike.usable import wait_usable
 from tests.e2e.helpers import http_from_pod, ready_nodes, retry
 from tests.e2e.journey.test_4_ports import answers, get
 from tests.engine_fixtures import connect, restart_engine
@@ -25,7 +25,7 @@ def still_serving(journey, eng, since: float, token: str) -> None:
     k = journey.k
     nodes_now = list_nodes(eng, journey.name)
     assert {n.name: n.ip for n in nodes_now} == {n.name: n.ip for n in journey.nodes}, "a node's address changed"
-    wait_fresh_ready(nodes_now[0], since, 240)
+    wait_usable(nodes_now[0], None, 240, since=since, storage=False)
     assert set(ready_nodes(k).values()) == {"True"}
     k("wait", "--for=condition=Ready", "pod/web", "pod/keeper", "--timeout=180s")
     k("rollout", "status", "daemonset/probe", "--timeout=180s")

@@ -1,0 +1,173 @@
+"""When a cluster is usable, which is what `--wait` waits for.
+
+A node is Ready as soon as its kubelet finds a CNI config, and Flannel's
+config is in the image, so Ready comes before the pod network, DNS or the
+default ServiceAccount. A CI job that applies a Deployment right after
+create would then get pods without an address or a name service. kindlike
+waits, in this order, for:
+
+  1. every node Ready (with a heartbeat posted since `since` after a start);
+  2. the pods of every DaemonSet in a kube-* namespace (Flannel,
+     kube-proxy) ready on every node, with containers started since `since`;
+  3. the `default` ServiceAccount, which pods of the default namespace need;
+  4. a default StorageClass, when the image installs one;
+  5. cluster DNS answering `kubernetes.default.svc.cluster.local` from the
+     control plane's network namespace: the query goes through kube-proxy's
+     rules to a CoreDNS pod, maybe on another node over the VXLAN.
+
+One kubectl call a round reads everything the first four need.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import struct
+import time
+from datetime import datetime
+from typing import Callable
+
+from kindlike.create.bootstrap import kubectl  # the one admin kubectl in a node
+from kindlike.errors import ClusterError
+from kindlike.runtime import Node
+
+DNS_NAME = "kubernetes.default.svc.cluster.local"
+_POLL = 0.25
+
+
+def wait_usable(cp: Node, expected: list[str] | None, timeout: float, *, since: float | None = None,
+                storage: bool = True, say: Callable[[str], None] | None = None) -> None:
+    """Return once the cluster is usable (above); else raise ClusterError
+    naming what was still awaited. `expected`: the Node names to wait for (a
+    joined kubelet registers a moment after its join), or None for every
+    Node registered (a started cluster, a copy of a snapshot). `storage`:
+    a default StorageClass is expected. Without kube-proxy (kubeProxyMode:
+    none) DNS is asked at a CoreDNS pod's address instead of the Service's.
+    `say` hears each new thing awaited."""
+    deadline = time.monotonic() + timeout
+    awaited, last, items = "", "", []
+    while True:
+        res = kubectl(cp, "get", "nodes,daemonsets,pods,serviceaccounts,storageclasses,services", "-A", "-o", "json",
+                      check=False, timeout=30)
+        if res.code == 0:
+            items = json.loads(res.stdout).get("items", [])
+            names = expected if expected is not None else [n["metadata"]["name"] for n in _of(items, "Node")]
+            awaited = _first_awaited(items, names, since, storage) if names else "nodes to register"
+            if not awaited:
+                awaited = _dns_awaited(cp, items)
+                if not awaited:
+                    return
+        else:
+            awaited = "the API server"
+        if awaited != last and say:
+            say(awaited)
+        last = awaited
+        if time.monotonic() > deadline:
+            raise ClusterError(f"the cluster was not usable within {timeout:.0f}s: still waiting for {awaited}"
+                               + "".join(f"\n  {w}" for w in _not_ready_reasons(items)),
+                               fix="inspect with `kindlike export logs`, or raise --wait")
+        time.sleep(_POLL)
+
+
+def _not_ready_reasons(items: list[dict]) -> list[str]:
+    """What each registered Node's Ready condition says, when not True."""
+    out = []
+    for n in _of(items, "Node"):
+        cond = next((c for c in n.get("status", {}).get("conditions", []) if c["type"] == "Ready"), {})
+        if cond.get("status") != "True":
+            out.append(f"{n['metadata']['name']}: {(cond.get('message') or 'no Ready condition')[:300]}")
+    return out
+
+
+def _of(items: list[dict], kind: str) -> list[dict]:
+    return [i for i in items if i.get("kind") == kind]
+
+
+def _time(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _first_awaited(items: list[dict], expected: list[str], since: float | None, storage: bool) -> str:
+    """What of 1-4 is not there yet ("" when all is)."""
+    nodes = {n["metadata"]["name"]: n for n in _of(items, "Node")}
+    not_ready = []
+    for name in expected:
+        cond = next((c for c in nodes.get(name, {}).get("status", {}).get("conditions", [])
+                     if c["type"] == "Ready"), {})
+        fresh = since is None or (cond.get("lastHeartbeatTime") and _time(cond["lastHeartbeatTime"]) >= since - 1)
+        if cond.get("status") != "True" or not fresh:
+            not_ready.append(name)
+    if not_ready:
+        return f"nodes Ready: {', '.join(sorted(not_ready))}"
+
+    pods = _of(items, "Pod")
+    for ds in _of(items, "DaemonSet"):
+        ns, name = ds["metadata"]["namespace"], ds["metadata"]["name"]
+        if not ns.startswith("kube-"):
+            continue
+        owned = [p for p in pods if p["metadata"]["namespace"] == ns
+                 and any(o.get("kind") == "DaemonSet" and o.get("name") == name
+                         for o in p["metadata"].get("ownerReferences", []))]
+        served = {p["spec"].get("nodeName") for p in owned if _pod_serving(p, since)}
+        missing = sorted(set(expected) - served)
+        if missing:
+            return f"{name} on {', '.join(missing)}"
+
+    if not any(sa["metadata"]["namespace"] == "default" and sa["metadata"]["name"] == "default"
+               for sa in _of(items, "ServiceAccount")):
+        return "the default ServiceAccount"
+    if storage and not any(sc["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class")
+                           == "true" for sc in _of(items, "StorageClass")):
+        return "the default StorageClass"
+    return ""
+
+
+def _pod_serving(pod: dict, since: float | None) -> bool:
+    """Ready, every container running (and started since `since`)."""
+    status = pod.get("status", {})
+    ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+    if ready.get("status") != "True" or pod["metadata"].get("deletionTimestamp"):
+        return False
+    containers = status.get("containerStatuses", [])
+    if not containers:
+        return False
+    for c in containers:
+        running = c.get("state", {}).get("running")
+        if not running or (since is not None and _time(running.get("startedAt", "1970-01-01T00:00:00Z")) < since - 1):
+            return False
+    return True
+
+
+def dns_query(name: str, qid: int = 0x4B4C) -> bytes:
+    """A DNS query for name's A record, recursion desired."""
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + labels + struct.pack("!HH", 1, 1)
+
+
+def dns_answered(reply: bytes, qid: int = 0x4B4C) -> bool:
+    """A reply to our query, no error, at least one answer."""
+    if len(reply) < 12:
+        return False
+    rid, flags, _, ancount = struct.unpack("!HHHH", reply[:8])
+    return rid == qid and bool(flags & 0x8000) and flags & 0xF == 0 and ancount > 0
+
+
+def _dns_awaited(cp: Node, items: list[dict]) -> str:
+    service_proxy = any(ds["metadata"]["name"] == "kube-proxy" for ds in _of(items, "DaemonSet"))
+    if service_proxy:
+        svc = next((s for s in _of(items, "Service")
+                    if s["metadata"]["namespace"] == "kube-system" and s["metadata"]["name"] == "kube-dns"), None)
+        ip = svc["spec"].get("clusterIP", "") if svc else ""
+    else:
+        pods = [p for p in _of(items, "Pod") if p["metadata"].get("labels", {}).get("k8s-app") == "kube-dns"
+                and _pod_serving(p, None)]
+        ip = pods[0]["status"].get("podIP", "") if pods else ""
+    if not ip:
+        return "the kube-dns Service" if service_proxy else "a CoreDNS pod"
+    # The node image has bash but no DNS client: a datagram through bash's
+    # /dev/udp, one read of the reply with dd, shown as hex by od.
+    query = "".join(f"\\x{b:02x}" for b in dns_query(DNS_NAME))
+    script = (f"exec 3<>/dev/udp/{ip}/53 && printf {shlex.quote(query)} >&3 && "
+              f"timeout 1 dd bs=4096 count=1 <&3 2>/dev/null | od -An -v -tx1")
+    res = cp.exec("bash", "-c", script, check=False, timeout=10)
+    reply = bytes.fromhex("".join(res.stdout.split())) if res.code == 0 else b""
+    return "" if dns_answered(reply) else f"cluster DNS ({ip}) to answer {DNS_NAME}"
