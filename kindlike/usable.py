@@ -163,10 +163,13 @@ def _dns_awaited(cp: Node, items: list[dict]) -> str:
         ip = pods[0]["status"].get("podIP", "") if pods else ""
     if not ip:
         return "the kube-dns Service" if service_proxy else "a CoreDNS pod"
-    # The node image has bash but no DNS client: a datagram through bash's
-    # /dev/udp, one read of the reply with dd, shown as hex by od.
+    # The node image has bash but no DNS client: the query through bash's
+    # /dev/udp, one read of the reply with dd, shown as hex by od. The query
+    # goes out in one write from a file (bash's printf would split the
+    # datagram at each newline byte); the file lives in the node's /tmp.
     query = "".join(f"\\x{b:02x}" for b in dns_query(DNS_NAME))
-    script = (f"exec 3<>/dev/udp/{ip}/53 && printf {shlex.quote(query)} >&3 && "
+    script = (f"q=$(mktemp) && printf {shlex.quote(query)} > $q && exec 3<>/dev/udp/{ip}/53 && "
+              f"dd if=$q bs=4096 count=1 >&3 2>/dev/null; rm -f $q; "
               f"timeout 1 dd bs=4096 count=1 <&3 2>/dev/null | od -An -v -tx1")
     res = cp.exec("bash", "-c", script, check=False, timeout=10)
     reply = bytes.fromhex("".join(res.stdout.split())) if res.code == 0 else b""

@@ -49,6 +49,35 @@ class Journey:
         return kindlike(self.engine_kind, *args, env=self.env)
 
 
+# On every node, from an image every node holds (local-path's helper, a
+# static busybox): its address and one DNS question, asked once at start;
+# a failure is in its log, never retried (restartPolicy does not matter:
+# the container does not exit).
+FIRST_PODS = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: DaemonSet
+    metadata: {name: first}
+    spec:
+      selector: {matchLabels: {app: first}}
+      template:
+        metadata: {labels: {app: first}}
+        spec:
+          tolerations: [{operator: Exists}]
+          containers:
+          - name: first
+            image: docker.io/kindlike/local-path-helper:bookworm
+            imagePullPolicy: Never
+            command:
+            - sh
+            - -c
+            - |
+              out=$(busybox nslookup kubernetes.default.svc.cluster.local 2>&1)
+              echo rc=$?
+              echo "$out"
+              exec sleep 1000000
+    """)
+
+
 @pytest.fixture(scope="package")
 def journey(engine, engine_kind, node_image, busybox_archive, tmp_path_factory):
     if engine_kind.startswith("rootless"):
@@ -82,8 +111,11 @@ def journey(engine, engine_kind, node_image, busybox_archive, tmp_path_factory):
             print_kubelet_errors(engine, name)
         assert res.returncode == 0, res.stderr
         nodes = list_nodes(engine, name)
-        host_port = engine.published_port(nodes[1].name, NODEPORT)[1]
         k = kubectl_for(kubectl_bin(control_planes(engine, name)[0], tmp_path_factory.mktemp("kubectl")), kubeconfig)
+        # First thing after create --wait returns: pods that ask DNS once
+        # (tests/e2e/journey/test_1_create.py reads their answers).
+        k("apply", "-f", "-", stdin=FIRST_PODS)
+        host_port = engine.published_port(nodes[1].name, NODEPORT)[1]
         import_archive(nodes, busybox_archive)
         k("apply", "-f", "-", stdin=workloads(nodes[2].name) + "---\n" + PVC)
         k("rollout", "status", "daemonset/probe", "--timeout=180s")

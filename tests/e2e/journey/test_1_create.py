@@ -25,6 +25,23 @@ def test_create_said_each_step(journey):
     assert "(flannel v" in err
 
 
+def test_pods_right_after_create_have_an_address_and_dns(journey):
+    """Applied the moment `create --wait` returned (the fixture): a pod on
+    every node, each with an address, whose one DNS question was answered
+    the first time (no retry here, no container restart)."""
+    k = journey.k
+    k("rollout", "status", "daemonset/first", "--timeout=120s")
+    pods = json.loads(k("get", "pods", "-l", "app=first", "-o", "json"))["items"]
+    assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(n.name for n in journey.nodes)
+    for p in pods:
+        name = p["metadata"]["name"]
+        assert p["status"].get("podIP"), f"{name}: no address"
+        assert p["status"]["containerStatuses"][0]["restartCount"] == 0, name
+        log = k("logs", name)
+        assert log.startswith("rc=0\n") and "Address" in log.split("kubernetes.default", 1)[-1], f"{name}: {log}"
+    k("delete", "daemonset", "first")
+
+
 def test_nodes_and_kubeconfig(journey):
     assert [n.role for n in journey.nodes] == ["control-plane", "worker", "worker"]
     assert [n.name for n in journey.nodes] == [f"{journey.name}-{s}" for s in ("control-plane", "worker", "worker2")]
