@@ -60,9 +60,10 @@ def connect(kind: str):
 _started: set[str] = set()
 
 
-def start_engine(kind: str) -> None:
-    # For a developer loop on a machine whose engines are already up.
-    if kind in _started or os.environ.get("KINDLIKE_TEST_ENGINES_UP") == "1":
+def start_engine(kind: str, again: bool = False) -> None:
+    # KINDLIKE_TEST_ENGINES_UP=1: a developer loop on a machine whose engines
+    # are up. `again`: after restart_engine() stopped it, whatever that says.
+    if not again and (kind in _started or os.environ.get("KINDLIKE_TEST_ENGINES_UP") == "1"):
         return
     if os.getuid() != 0:
         raise RuntimeError("engine tests start real engines with hack/setup-host.sh and must run as root")
@@ -206,4 +207,4 @@ def restart_engine(kind: str, engine, cluster: str) -> None:
         os.kill(pid, sig)
     _wait_gone(pids)
     _started.discard(kind)
-    start_engine(kind)
+    start_engine(kind, again=True)

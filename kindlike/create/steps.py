@@ -133,8 +133,16 @@ def default_storage(ctx: Context, note: Note) -> None:
 
 
 def wait_usable(ctx: Context, note: Note) -> None:
+    from kindlike.lifecycle import wait_api
     from kindlike.usable import wait_usable
 
+    if ctx.cni == "none":
+        # No pod network (an image without one, or disableDefaultCNI): nodes
+        # stay NotReady until the user installs one, so waiting could only
+        # time out. The API server is what there is to wait for.
+        wait_api(ctx.control_plane, ctx.opts.wait)
+        note("API server only: no CNI installed, nodes stay NotReady until one is")
+        return
     wait_usable(ctx.control_plane, [n.name for n in ctx.nodes], ctx.opts.wait,
                 storage=bool(ctx.image.storage_manifest), say=getattr(note, "awaiting", None))
     note("nodes Ready, pod network and DNS answering")

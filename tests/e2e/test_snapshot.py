@@ -1,5 +1,5 @@
-"""Warm starts through the CLI: under each engine a 1+2 cluster saved as a
-snapshot, under one engine a 1-node cluster saved to an archive (save -o,
+"""Warm starts through the CLI, one shape under each engine: a 1+2 cluster
+saved as a snapshot, or a 1-node cluster saved to an archive (save -o,
 delete, load, export); two copies of each started at once under other
 names, each Ready with Flannel, DNS and the snapshot's workload answering,
 and independent of the other (its own API port, its own objects, alive after
@@ -73,14 +73,16 @@ def make_source(engine_kind, engine, name, d, env, made, roles, busybox_archive)
     return nodes
 
 
+# Each engine saves and copies one snapshot: a 1+2 one under one Docker and
+# one Podman, a 1-node one through archives under the other two; every
+# code path but the node count is shared by both shapes.
+@pytest.mark.engines("rootful-docker", "rootless-podman")
 def test_snapshots_copied_twice_at_once(engine, engine_kind, scratch, busybox_archive, tmp_path):
     """A 1+2 cluster saved (and running again after), copied twice at once."""
     copied_twice(engine, engine_kind, scratch, busybox_archive, tmp_path, ["control-plane", "worker", "worker"])
 
 
-# One engine is enough for the 1-node shape: it shares every code path but the
-# node count with the 1+2 one, and Podman is where snapshots found quirks.
-@pytest.mark.engines("rootless-podman")
+@pytest.mark.engines("rootless-docker", "rootful-podman")
 def test_one_node_snapshot_through_archives(engine, engine_kind, scratch, busybox_archive, tmp_path):
     """save -o FILE --leave-stopped, delete, load FILE, export: the copies
     start from the snapshot as loaded back from its archive."""

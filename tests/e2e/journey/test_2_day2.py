@@ -109,7 +109,7 @@ def test_get_kubeconfig_external_and_internal(journey):
     assert internal["clusters"][0]["cluster"]["server"] == f"https://{journey.name}-control-plane:6443"
     # The internal one is what a pod or a node of the cluster uses: it answers there.
     cp = journey.nodes[0]
-    cp.write_file("/tmp/internal.kubeconfig", res.stdout, mode=0o600)
+    cp.exec("sh", "-c", "umask 077 && cat > /tmp/internal.kubeconfig", stdin=res.stdout)
     out = cp.exec("kubectl", "--kubeconfig=/tmp/internal.kubeconfig", "get", "nodes", "-o", "name").stdout
     assert sorted(out.split()) == sorted(f"node/{n}" for n in node_names(journey))
 
