@@ -17,6 +17,7 @@ from tests.engine_fixtures import (  # noqa: E402,F401
     cluster_name,
     engine,
     node_image,
+    pytest_collection_modifyitems,
     pytest_generate_tests,
     systemd_image,
 )

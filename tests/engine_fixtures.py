@@ -81,7 +81,17 @@ def pytest_generate_tests(metafunc):
         marker = metafunc.definition.get_closest_marker("engines")
         if marker:
             kinds = [k for k in kinds if k in marker.args]
-        metafunc.parametrize("engine_kind", kinds, scope="session")
+        # None of its engines selected (a developer's narrowed run): the test
+        # is deselected, not reported as skipped.
+        metafunc.parametrize("engine_kind", kinds or [pytest.param(None, marks=pytest.mark.no_engine_selected)],
+                             scope="session")
+
+
+def pytest_collection_modifyitems(config, items):
+    unselected = [i for i in items if i.get_closest_marker("no_engine_selected")]
+    if unselected:
+        config.hook.pytest_deselected(items=unselected)
+        items[:] = [i for i in items if not i.get_closest_marker("no_engine_selected")]
 
 
 @pytest.fixture(scope="session")

@@ -25,21 +25,8 @@ setup_rootful_podman() {
 # as root looks first (kindlike starts a private one itself when none
 # answers; the tests share this one instead of one per call).
 setup_rootful_podman_service() {
-    local sock=/run/podman/podman.sock pidf=$STATEDIR/podman-service-rootful.pid
-    ping_rootful() { curl -fsS --max-time 2 --unix-socket "$sock" http://d/_ping; }
-    if ping_rootful >/dev/null 2>&1; then
-        say "podman service (rootful)" "skip (answers on unix://$sock)"
-        return
-    fi
-    local t0=$SECONDS
-    if ! pid_alive "$pidf"; then
-        install -d -m 0700 /run/podman
-        setsid podman system service --time=0 "unix://$sock" >>"$LOGDIR/podman-service-rootful.log" 2>&1 </dev/null &
-        echo $! >"$pidf"
-    fi
-    wait_for 30 ping_rootful ||
-        { tail -n 20 "$LOGDIR/podman-service-rootful.log" >&2; die "podman system service did not answer on $sock"; }
-    say "podman service (rootful)" "started ($((SECONDS - t0)) s, unix://$sock)"
+    install -d -m 0700 /run/podman
+    podman_service rootful /run/podman/podman.sock podman-service-rootful podman
 }
 
 setup_rootless_podman() {
@@ -73,20 +60,25 @@ rootless_podman_facts() {
 }
 
 setup_rootless_podman_service() {
-    local sock=$RRUN/podman/podman.sock pidf=$STATEDIR/podman-service$SFX.pid
+    install -d -m 0700 -o "$RUID" -g "$RGID" "$RRUN/podman"
+    podman_service rootless "$RRUN/podman/podman.sock" "podman-service-rootless$SFX" "$REPO/hack/as-rootless.sh" podman
+}
+
+# podman_service LABEL SOCKET NAME PODMAN-CMD...: `podman system service` on
+# SOCKET unless it answers already; NAME names its pid file and log.
+podman_service() {
+    local label=$1 sock=$2 name=$3; shift 3
+    local pidf=$STATEDIR/$name.pid log=$LOGDIR/$name.log
     ping_podman() { curl -fsS --max-time 2 --unix-socket "$sock" http://d/_ping; }
     if ping_podman >/dev/null 2>&1; then
-        say "podman service (rootless)" "skip (answers on unix://$sock)"
+        say "podman service ($label)" "skip (answers on unix://$sock)"
         return
     fi
     local t0=$SECONDS
     if ! pid_alive "$pidf"; then
-        install -d -m 0700 -o "$RUID" -g "$RGID" "$RRUN/podman"
-        setsid "$REPO/hack/as-rootless.sh" podman system service --time=0 "unix://$sock" \
-            >>"$LOGDIR/podman-service-rootless$SFX.log" 2>&1 </dev/null &
+        setsid "$@" system service --time=0 "unix://$sock" >>"$log" 2>&1 </dev/null &
         echo $! >"$pidf"
     fi
-    wait_for 30 ping_podman ||
-        { tail -n 20 "$LOGDIR/podman-service-rootless$SFX.log" >&2; die "podman system service did not answer on $sock"; }
-    say "podman service (rootless)" "started ($((SECONDS - t0)) s, unix://$sock)"
+    wait_for 30 ping_podman || { tail -n 20 "$log" >&2; die "podman system service did not answer on $sock"; }
+    say "podman service ($label)" "started ($((SECONDS - t0)) s, unix://$sock)"
 }
