@@ -22,7 +22,10 @@ Uses the real engine and the default node image (build it first:
 runs the image with a config that matches it: the kubelet on cgroupfs (as
 the image's containerd is), no /kubelet cgroup root (kind's own entrypoint
 makes it; ours does not), and failCgroupV1: false on a cgroup v1 host.
-Both are timed from the command's start until every node is Ready.
+Both are timed from the command's start until their `--wait` returns:
+kindlike's waits until the cluster is usable (every node Ready, Flannel and
+kube-proxy on every node, DNS answering; kindlike/usable.py), kind's until
+its nodes are Ready, so kindlike's figure covers more.
 Prints figures; asserts nothing.
 """
 from __future__ import annotations

@@ -136,7 +136,13 @@ def copy_pod_logs(node: Node, dest: Path) -> None:
         rel = Path(path).relative_to(POD_LOGS) if path.startswith(POD_LOGS + "/") else None
         if rel is None or ".." in rel.parts:
             continue
-        node.copy_from(path, dest / rel)
+        try:
+            node.copy_from(path, dest / rel)
+        except Exception:
+            # Gone since the listing (a deleted pod's logs go with it): the
+            # other files are still wanted. Anything else fails below.
+            if node.exec("test", "-e", path, check=False).code == 0:
+                raise
 
 
 def export_logs(engine: Engine, cluster: str, nodes: list[Node], dest: str | os.PathLike[str] | None = None,

@@ -216,6 +216,22 @@ class PodmanEngine(SdkEngine):
             out.append(Container(c.name, c.id, image or "", state, a.get("Labels") or {}))
         return out
 
+    def remove_containers(self, names: list[str]) -> None:
+        # Podman's forced removal stops the container first with its stop
+        # timeout: 10 s for a port forwarder, whose socat as PID 1 ignores
+        # SIGTERM (Docker kills at once). A removal needs no clean stop.
+        for name in names:
+            try:
+                c = self.client.containers.get(name)
+            except podman.errors.NotFound:
+                continue
+            if c.status == "running":
+                try:
+                    c.kill()
+                except podman.errors.APIError:
+                    pass  # it stopped by itself meanwhile; the removal still runs
+            c.remove(force=True, v=True)
+
     def _task_storage(self, volumes, tmpfs):
         return {"volumes": {v: {"bind": path, "mode": "ro"} for v, path in volumes.items()},
                 "mounts": [{"type": "tmpfs", "source": "tmpfs", "target": t} for t in tmpfs]}

@@ -167,8 +167,6 @@ def test_node_removed_behind_kindlikes_back(docker_engine, names, kubeconfig, tm
 def test_engine_stopped_mid_create_then_cleaned_once_back(docker_engine, names, kubeconfig):
     """dockerd goes away while kubeadm init runs: one clear error naming the
     engine and how to clean up, then `delete cluster` once it is back."""
-    from tests.engine_fixtures import _started
-
     name = names()
     proc = start_create(name, kubeconfig, "--wait", "0")
     wait_for_line(proc, "✓ Writing configuration")
@@ -186,8 +184,7 @@ def test_engine_stopped_mid_create_then_cleaned_once_back(docker_engine, names, 
                 time.sleep(0.2)
             except ProcessLookupError:
                 break
-        _started.discard("rootful-docker")
-        start_engine("rootful-docker")
+        start_engine("rootful-docker", again=True)
     res = kindlike("delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig))
     assert res.returncode == 0, res.stderr
     assert_nothing_left(connect("rootful-docker"), name, kubeconfig)

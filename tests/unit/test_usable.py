@@ -103,3 +103,33 @@ def test_dns_message_and_answers():
     assert not usable.dns_answered(struct.pack("!HHHHHH", 7, 0x8183, 1, 0, 0, 0), qid=7), "NXDOMAIN"
     assert not usable.dns_answered(struct.pack("!HHHHHH", 7, 0x8180, 1, 0, 0, 0), qid=7), "no answer"
     assert not usable.dns_answered(b"", qid=7)
+
+
+class Terminal:
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_the_status_line_says_what_is_awaited_on_a_terminal():
+    from kindlike.status import Status
+
+    out = Terminal()
+    with Status(stream=out).step("Waiting for a usable cluster") as note:
+        note.awaiting("kube-flannel-ds on n1")
+        note("usable")
+    assert " • Waiting for a usable cluster (waiting for kube-flannel-ds on n1) ...\x1b[K\r" in out.text
+    assert out.text.endswith("(usable) 0.0s\x1b[K\n")
+    piped = Terminal()
+    piped.isatty = lambda: False
+    with Status(stream=piped).step("Waiting") as note:
+        note.awaiting("DNS")
+    assert "DNS" not in piped.text, "a log gets the final line only"
