@@ -6,7 +6,7 @@
 # stopping the run when it fails:
 #   unit    pure logic, no engine (about a minute)
 #   engine  real engines, single containers and node images
-#   e2e     real clusters, two engines at a time
+#   e2e     real clusters
 # Every test has a time limit (pytest-timeout; pyproject.toml), and each
 # tier prints its 15 slowest tests.
 #
@@ -55,7 +55,5 @@ hack/build-test-images.sh
 step "pytest: engine tier"
 pytest tests/engine --durations=15
 
-# Two workers, each engine's tests on one of them (tests/e2e/conftest.py):
-# most of a cluster test's time is waiting, so two clusters share 2 cores.
 step "pytest: e2e tier"
-pytest tests/e2e --durations=15 -n "${KINDLIKE_TEST_E2E_WORKERS:-2}" --dist loadgroup
+pytest tests/e2e --durations=15
