@@ -17,7 +17,7 @@ import pytest
 
 from kindlike.load import import_archive
 from kindlike.runtime import cluster_labels, control_planes, list_nodes
-from tests.e2e.helpers import http_from_pod, kindlike, kubectl_bin, retry, workloads
+from tests.e2e.helpers import cli_env, http_from_pod, kindlike, kubectl_bin, retry, workloads
 from tests.e2e.cluster_checks import wait_for
 from tests.engine_fixtures import connect, install_user_venv, user_dir
 
@@ -31,9 +31,7 @@ def scratch(engine, engine_kind, node_image):
     if engine_kind.startswith("rootless"):
         install_user_venv()
     d = user_dir()
-    env = {"KINDLIKE_PROVIDER": engine.name}
-    if engine_kind == "rootful-docker":
-        env["DOCKER_HOST"] = engine.host
+    env = cli_env(engine, engine_kind)
     made = {"clusters": [], "snapshots": []}
     yield uuid.uuid4().hex[:5], d, env, made
     for c in made["clusters"]:
