@@ -1,9 +1,13 @@
-"""Steps "Starting control-plane", "Joining worker nodes" and "Waiting for
-Ready": kubeadm init on the first control plane, kubeadm join on the
-other control planes one at a time and on every worker at once, and
-readiness checks through the control plane's kubectl."""
+"""Steps "Starting control-plane", "Joining more control-plane nodes" and
+"Joining worker nodes": kubeadm init on the first control plane, kubeadm
+join on the other control planes one at a time and on every worker at
+once, the workers starting while init finishes."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -13,6 +17,9 @@ from kindlike.errors import ExecError
 from kindlike.runtime import Node
 
 ADMIN = f"--kubeconfig={ADMIN_CONF}"
+# The kube-public RoleBinding that lets anyone read cluster-info, made by
+# kubeadm init right after the ConfigMap.
+CLUSTER_INFO_READERS = "kubeadm:bootstrap-signer-clusterinfo"
 
 
 def kubectl(node: Node, *args: str, **kw):
@@ -94,16 +101,46 @@ def untaint_control_planes(cp: Node) -> None:
         kubectl(cp, "taint", "nodes", "--all", taint, check=False)
 
 
+def cluster_info_signature(kubeconfig: str, token: str = BOOTSTRAP_TOKEN) -> str:
+    """The detached JWS (HS256, keyed by the token's secret) with which
+    kube-controller-manager's bootstrap signer signs the cluster-info
+    kubeconfig for a bootstrap token, byte for byte: the same header, so the
+    signer finds the value it would write and leaves it alone."""
+    token_id, secret = token.split(".")
+
+    def b64(data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+    signed = b64(json.dumps({"alg": "HS256", "kid": token_id}, separators=(",", ":")).encode()) + b"." \
+        + b64(kubeconfig.encode())
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+    return (signed.split(b".")[0] + b".." + b64(digest)).decode()
+
+
 def join_can_start(cp: Node) -> bool:
     """`kubeadm join` would find what it needs: the cluster-info ConfigMap
-    signed for the bootstrap token (init's bootstrap-token phase, then
-    kube-controller-manager's signer), with kubeadm's and the kubelet's
-    configs uploaded before it. Joining then need not wait for init's last
-    phases (addons) nor poll on kubeadm's own 5 s discovery interval."""
+    readable without credentials (init's bootstrap-token phase, after the
+    token, the CSR auto-approval rules and the uploaded kubeadm and kubelet
+    configs) and signed for the bootstrap token. The signature is written
+    here when missing: kube-controller-manager's signer adds it only once all
+    its controllers are built, 5-10 s after init on 2 cores, and kubeadm
+    looks for it every 5 s; until then every join waits."""
     token_id = BOOTSTRAP_TOKEN.split(".")[0]
-    res = cp.exec("sh", "-c", f"test -f {ADMIN_CONF} && kubectl {ADMIN} -n kube-public get configmap cluster-info "
-                  f"-o jsonpath='{{.data.jws-kubeconfig-{token_id}}}'", check=False, timeout=30)
-    return res.code == 0 and bool(res.stdout.strip())
+    res = cp.exec("sh", "-c", f"test -f {ADMIN_CONF} && kubectl {ADMIN} -n kube-public get rolebinding "
+                  f"{CLUSTER_INFO_READERS} -o name >/dev/null && kubectl {ADMIN} -n kube-public get configmap "
+                  "cluster-info -o json", check=False, timeout=30)
+    if res.code != 0:
+        return False
+    data = json.loads(res.stdout).get("data") or {}
+    if not data.get("kubeconfig"):
+        return False
+    key = f"jws-kubeconfig-{token_id}"
+    if not data.get(key):
+        patch = json.dumps({"data": {key: cluster_info_signature(data["kubeconfig"])}})
+        if kubectl(cp, "-n", "kube-public", "patch", "configmap", "cluster-info", "--type=merge", "-p", patch,
+                   check=False, timeout=30).code != 0:
+            return False
+    return True
 
 
 def init_then_join(cp: Node, workers: list[Node], init: Callable[[], None],
@@ -124,6 +161,7 @@ def init_then_join(cp: Node, workers: list[Node], init: Callable[[], None],
                 time.sleep(poll)
         initializing.result()
         if workers and joining is None:
+            join_can_start(cp)  # signs cluster-info if the signer has not yet
             joining = pool.submit(join, workers)
         return joining
     finally:

@@ -334,6 +334,7 @@ def _local_api_endpoint(inp: KubeadmInput) -> dict[str, Any]:
     return {"advertiseAddress": inp.advertise_address, "bindPort": inp.api_bind_port}
 
 
+KCM_CLIENT_LIMITS = {"kube-api-qps": "200", "kube-api-burst": "400"}
 ETCD_SINGLE_MEMBER_ARGS = {"heartbeat-interval": "20", "election-timeout": "200"}
 
 
@@ -353,6 +354,14 @@ def cluster_configuration(inp: KubeadmInput) -> dict[str, Any]:
         controller_manager["feature-gates"] = gates_arg
     # kind: the hostPath provisioner for its default StorageClass.
     controller_manager["enable-hostpath-provisioner"] = "true"
+    # At start the controller manager makes a ServiceAccount and a token for
+    # each of its ~40 controllers (kubeadm's --use-service-account-credentials)
+    # through one client, which client-go limits to 20 requests/s (burst 30):
+    # its controllers then ran 6 s after the API server answered, and with
+    # them every DaemonSet pod, CoreDNS and the workers' certificates.
+    # Unthrottled it takes 1 s; the API server's own priority and fairness
+    # still guards it.
+    controller_manager.update(KCM_CLIENT_LIMITS)
     if inp.ipv6:
         controller_manager["bind-address"] = "::"
 
@@ -361,6 +370,13 @@ def cluster_configuration(inp: KubeadmInput) -> dict[str, Any]:
         scheduler["feature-gates"] = gates_arg
     if inp.ipv6:
         scheduler["bind-address"] = "::1"
+    if inp.control_planes == 1:
+        # One instance each, so no lease to win: leader election only delays
+        # them (its first try meets an API server still starting, the next is
+        # 2 s later; after a restart the old holder's lease must expire) and
+        # writes its lease every 2 s for as long as the cluster runs.
+        controller_manager["leader-elect"] = "false"
+        scheduler["leader-elect"] = "false"
 
     doc: dict[str, Any] = {
         "apiVersion": av,

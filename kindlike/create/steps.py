@@ -93,6 +93,8 @@ def join_control_planes(ctx: Context, note: Note) -> None:
 
     # One at a time: each join adds an etcd member, and two members added at
     # once can leave etcd without a quorum.
+    if ctx.secondary_control_planes:
+        bootstrap.join_can_start(ctx.control_plane)  # signs cluster-info if the signer has not yet
     for n in ctx.secondary_control_planes:
         bootstrap.kubeadm_join([n], log=_detail(ctx))
     if not ctx.workers:
@@ -193,13 +195,15 @@ STEPS: list[Step] = [
     Step("Preparing nodes 📦", prepare_nodes),
     Step("Writing configuration 📜", write_configs),
     Step("Starting control-plane 🕹️", init_control_plane),
-    Step("Joining more control-plane nodes 🎮", join_control_planes, skip=_one_control_plane),
-    # Workers join before the pod network is applied: joining needs only the
-    # API server, and Flannel's DaemonSet then starts on every node at once.
-    Step("Joining worker nodes 🚜", join_workers, skip=_no_workers),
+    # The pod network and storage are applied while the workers join (kind's
+    # order): the joins and the DaemonSets' first pods both wait for
+    # kube-controller-manager (its CSR signer, its DaemonSet controller),
+    # whose controllers run only 5-6 s after the API server answers.
     # The image's CNI manifest (Flannel), one step so it can be replaced whole.
     Step("Installing CNI 🔌", pod_network, skip=_cni_disabled),
     Step("Installing StorageClass 💾", default_storage),
+    Step("Joining more control-plane nodes 🎮", join_control_planes, skip=_one_control_plane),
+    Step("Joining worker nodes 🚜", join_workers, skip=_no_workers),
     Step("Waiting for a usable cluster ⏳", wait_usable, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
          shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for a usable cluster ⏳"),
     Step("Exporting kubeconfig 🔑", export_kubeconfig),

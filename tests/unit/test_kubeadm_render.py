@@ -504,3 +504,23 @@ def test_a_lone_etcd_member_elects_itself_quickly_but_members_of_several_keep_th
     assert old["etcd"]["local"]["extraArgs"] == {"heartbeat-interval": "20", "election-timeout": "200"}
     several = docs_of(render(make("v1.37.2", control_planes=3, certificate_key="a" * 64)))["ClusterConfiguration"]
     assert "etcd" not in several
+
+
+def _args_of(component: dict) -> dict[str, str]:
+    args = component["extraArgs"]
+    return {a["name"]: a["value"] for a in args} if isinstance(args, list) else dict(args)
+
+
+def test_a_lone_control_plane_runs_its_controllers_without_leader_election():
+    one = docs_of(render(make("v1.37.2")))["ClusterConfiguration"]
+    assert _args_of(one["controllerManager"])["leader-elect"] == "false"
+    assert _args_of(one["scheduler"])["leader-elect"] == "false"
+    several = docs_of(render(make("v1.37.2", control_planes=3, certificate_key="a" * 64)))["ClusterConfiguration"]
+    assert "leader-elect" not in _args_of(several["controllerManager"])
+    assert "leader-elect" not in _args_of(several["scheduler"])
+
+
+def test_the_controller_manager_client_is_not_throttled_at_start_on_any_version():
+    for version in ("v1.20.2", "v1.26.0", "v1.37.2"):
+        cm = _args_of(docs_of(render(make(version)))["ClusterConfiguration"]["controllerManager"])
+        assert int(cm["kube-api-qps"]) >= 100 and int(cm["kube-api-burst"]) >= 200, version

@@ -1,0 +1,54 @@
+"""Joining while init finishes: when a join may start, and the cluster-info
+signature kindlike writes instead of waiting for kube-controller-manager."""
+import json
+from pathlib import Path
+
+from kindlike.create import bootstrap
+from kindlike.engines.base import ExecResult
+
+# A cluster-info ConfigMap's data as kube-controller-manager's bootstrap
+# signer left it (v1.37.2), for the well-known token abcdef.0123456789abcdef.
+SIGNED = json.loads((Path(__file__).parent / "data" / "cluster-info-signed.json").read_text())
+
+
+def test_the_signature_is_the_one_kube_controller_manager_writes():
+    assert bootstrap.cluster_info_signature(SIGNED["kubeconfig"]) == SIGNED["jws-kubeconfig-abcdef"]
+
+
+def test_another_token_or_content_signs_differently():
+    sig = SIGNED["jws-kubeconfig-abcdef"]
+    assert bootstrap.cluster_info_signature(SIGNED["kubeconfig"], "abcdef.0123456789abcdeg") != sig
+    assert bootstrap.cluster_info_signature(SIGNED["kubeconfig"] + " ") != sig
+
+
+class ControlPlane:
+    """Answers the one `sh -c` query join_can_start makes and records patches."""
+
+    def __init__(self, code: int, data: dict | None = None):
+        self.code, self.data, self.patches = code, data, []
+
+    def exec(self, *cmd, check=True, timeout=None, **kw):
+        if cmd[0] == "sh":
+            body = json.dumps({"data": self.data}) if self.data is not None else ""
+            return ExecResult(self.code, body, "" if self.code == 0 else "NotFound")
+        assert cmd[:2] == ("kubectl", bootstrap.ADMIN) and "patch" in cmd
+        self.patches.append(json.loads(cmd[cmd.index("-p") + 1]))
+        return ExecResult(0, "patched", "")
+
+
+def test_no_join_before_init_made_cluster_info_and_its_readers():
+    cp = ControlPlane(1)
+    assert bootstrap.join_can_start(cp) is False and cp.patches == []
+    empty = ControlPlane(0, {})
+    assert bootstrap.join_can_start(empty) is False and empty.patches == []
+
+
+def test_a_signed_cluster_info_is_left_alone():
+    cp = ControlPlane(0, dict(SIGNED))
+    assert bootstrap.join_can_start(cp) is True and cp.patches == []
+
+
+def test_an_unsigned_cluster_info_is_signed_before_joining():
+    cp = ControlPlane(0, {"kubeconfig": SIGNED["kubeconfig"]})
+    assert bootstrap.join_can_start(cp) is True
+    assert cp.patches == [{"data": {"jws-kubeconfig-abcdef": SIGNED["jws-kubeconfig-abcdef"]}}]
