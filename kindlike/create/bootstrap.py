@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
 from kindlike.constants import ADMIN_CONF, BOOTSTRAP_TOKEN, KUBEADM_CONF
@@ -143,27 +143,42 @@ def join_can_start(cp: Node) -> bool:
     return True
 
 
-def init_then_join(cp: Node, workers: list[Node], init: Callable[[], None],
-                   join: Callable[[list[Node]], None], poll: float = 0.5):
-    """Run `init`; start `join(workers)` in the background as soon as the
-    control plane can take joins (join_can_start), else once init is done.
-    Returns the join's future (None without workers); init's error is raised."""
-    from concurrent.futures import ThreadPoolExecutor
+def admin_can_write(cp: Node) -> bool:
+    """The admin kubeconfig may create objects: the API server answers and
+    init has bound kubeadm's admins to cluster-admin (right after it saw the
+    API server healthy)."""
+    return cp.exec("sh", "-c", f"test -f {ADMIN_CONF} && kubectl {ADMIN} auth can-i create daemonsets -A",
+                   check=False, timeout=30).code == 0
 
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kindlike-bootstrap")
+
+Task = tuple[Callable[[Node], bool], Callable[[], None]]
+
+
+def while_init_runs(cp: Node, init: Callable[[], None], tasks: dict[str, Task],
+                    poll: float = 0.5) -> dict[str, Future]:
+    """Run `init`; start each task's action in the background as soon as its
+    check passes on the control plane while init runs, else once init is
+    done. Returns the actions' futures by name; init's error is raised."""
+    pool = ThreadPoolExecutor(max_workers=1 + len(tasks), thread_name_prefix="kindlike-bootstrap")
     initializing = pool.submit(init)
-    joining = None
+    started: dict[str, Future] = {}
     try:
-        while workers and joining is None and not initializing.done():
-            if join_can_start(cp):
-                joining = pool.submit(join, workers)
-            else:
+        while len(started) < len(tasks) and not initializing.done():
+            checked: dict[Callable, bool] = {}  # tasks sharing a check ask once a round
+            for name, (ready, action) in tasks.items():
+                if name in started:
+                    continue
+                if ready not in checked:
+                    checked[ready] = ready(cp)
+                if checked[ready]:
+                    started[name] = pool.submit(action)
+            if len(started) < len(tasks):
                 time.sleep(poll)
         initializing.result()
-        if workers and joining is None:
-            join_can_start(cp)  # signs cluster-info if the signer has not yet
-            joining = pool.submit(join, workers)
-        return joining
+        for name, (_, action) in tasks.items():
+            if name not in started:
+                started[name] = pool.submit(action)
+        return started
     finally:
         pool.shutdown(wait=False)
 

@@ -51,6 +51,29 @@ def point_at_api_server(manifest: str, host: str, port: int) -> str:
 FLANNEL_CONFLIST = "/etc/cni/net.d/10-flannel.conflist"
 
 
+def without_conflist_copy(manifest: str) -> str:
+    """The manifest without the DaemonSet init container whose only work is
+    `cp` of the CNI config to FLANNEL_CONFLIST, for nodes that have it
+    (preseed_cni_config). It stays in the image, which kind runs unchanged
+    and which does not preseed; here it would be one more container to run
+    and, for the kubelet, one more exit to notice (its pod lifecycle relist
+    is once a second) before flanneld starts, which CoreDNS waits for."""
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    for doc in docs:
+        if doc.get("kind") != "DaemonSet":
+            continue
+        spec = doc["spec"]["template"]["spec"]
+        kept = [c for c in spec.get("initContainers", [])
+                if not ((c.get("command") or [""])[0] == "cp" and c["command"][-1] == FLANNEL_CONFLIST)]
+        if kept:
+            spec["initContainers"] = kept
+        else:
+            spec.pop("initContainers", None)
+    return "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
+
+
 def flannel_conflist(manifest: str) -> str | None:
     """The CNI config Flannel's DaemonSet copies onto each node (its
     ConfigMap's cni-conf.json), or None for a manifest without one."""
@@ -77,11 +100,13 @@ def preseed_cni_config(nodes: list[Node], path: str = CNI_MANIFEST) -> bool:
 
 
 def install_cni(control_plane: Node, pod_subnet: str, api_server: tuple[str, int],
-                path: str = CNI_MANIFEST) -> None:
+                path: str = CNI_MANIFEST, conflist_on_nodes: bool = False) -> None:
     """Apply the image's CNI manifest with the cluster's pod subnet, its
-    DaemonSets pointed at the API server (host, port)."""
+    DaemonSets pointed at the API server (host, port); without the init
+    container that copies Flannel's CNI config when every node has it."""
     manifest = render_cni_manifest(control_plane.read_file(path), pod_subnet)
-    apply(control_plane, point_at_api_server(manifest, *api_server))
+    manifest = point_at_api_server(manifest, *api_server)
+    apply(control_plane, without_conflist_copy(manifest) if conflist_on_nodes else manifest)
 
 
 def install_storage(control_plane: Node, path: str = STORAGE_MANIFEST) -> None:

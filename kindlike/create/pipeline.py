@@ -64,8 +64,9 @@ class Context:
     nodes: list[Node] = field(default_factory=list)
     created: bool = False  # something exists in the engine that cleanup must remove
     cni: str = "none"
+    conflist_preseeded: bool = False  # Flannel's CNI config written on every node before boot
     kubeconfig_path: str = ""
-    joining: Any = None  # a Future: workers joining while init finishes
+    early: dict = field(default_factory=dict)  # step work started while init finishes: name -> Future
     lb_plan: NodePlan | None = None  # several control planes: kindlike.loadbalancer
     load_balancer: Node | None = None
     snapshot: Any = None  # kindlike.snapshot.Snapshot: a copy of it is being created

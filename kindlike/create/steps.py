@@ -60,7 +60,7 @@ def write_configs(ctx: Context, note: Note) -> None:
     if ctx.image.cni == "flannel" and _cni_disabled(ctx) is None:
         from kindlike.create import cni
 
-        cni.preseed_cni_config(ctx.nodes)
+        ctx.conflist_preseeded = cni.preseed_cni_config(ctx.nodes)
 
 
 def _detail(ctx: Context) -> Note | None:
@@ -77,13 +77,21 @@ def init_control_plane(ctx: Context, note: Note) -> None:
                                kube_proxy=ctx.config.networking.kube_proxy_mode != "none", log=_detail(ctx),
                                upload_certs=bool(ctx.secondary_control_planes))
 
-    # Workers start joining while init finishes (see bootstrap.join_can_start);
-    # a later step waits for them and reports their failures. Not with more
-    # control planes to join: each one grows etcd, and until its member
-    # starts the API server may not answer (kind joins them first, too).
-    early = [] if ctx.secondary_control_planes else ctx.workers
-    ctx.joining = bootstrap.init_then_join(ctx.control_plane, early, init,
-                                           lambda nodes: bootstrap.kubeadm_join(nodes, log=_detail(ctx)))
+    # What needs only the API server starts while init finishes, each part as
+    # soon as the control plane can take it; the steps named after it wait
+    # for it and report its failure. The pod network and storage: their
+    # DaemonSet and Deployment then exist when the controller manager's
+    # controllers start. The workers' joins (see bootstrap.join_can_start);
+    # not with more control planes to join: each one grows etcd, and until
+    # its member starts the API server may not answer (kind joins them first).
+    tasks: dict[str, bootstrap.Task] = {}
+    if _cni_disabled(ctx) is None and info.cni != "none":
+        tasks["cni"] = (bootstrap.admin_can_write, lambda: _install_cni(ctx))
+    if info.storage_manifest:
+        tasks["storage"] = (bootstrap.admin_can_write, lambda: _install_storage(ctx))
+    if ctx.workers and not ctx.secondary_control_planes:
+        tasks["join"] = (bootstrap.join_can_start, lambda: _join_workers(ctx))
+    ctx.early = bootstrap.while_init_runs(ctx.control_plane, init, tasks)
     if not info.has_coredns:
         note("no CoreDNS in the image: addon skipped")
 
@@ -101,36 +109,50 @@ def join_control_planes(ctx: Context, note: Note) -> None:
         bootstrap.untaint_control_planes(ctx.control_plane)
 
 
-def join_workers(ctx: Context, note: Note) -> None:
+def _join_workers(ctx: Context) -> None:
     from kindlike.create import bootstrap
 
-    if ctx.joining is None:
-        bootstrap.kubeadm_join(ctx.workers, log=_detail(ctx))
-    else:
-        ctx.joining.result()
+    bootstrap.join_can_start(ctx.control_plane)  # signs cluster-info if the signer has not yet
+    bootstrap.kubeadm_join(ctx.workers, log=_detail(ctx))
+
+
+def _install_cni(ctx: Context) -> None:
+    from kindlike.constants import API_SERVER_CONTAINER_PORT
+    from kindlike.create import cni
+
+    cni.install_cni(ctx.control_plane, ctx.config.networking.pod_subnet,
+                    (ctx.api_endpoint.name, API_SERVER_CONTAINER_PORT), conflist_on_nodes=ctx.conflist_preseeded)
+
+
+def _install_storage(ctx: Context) -> None:
+    from kindlike.create import cni
+
+    cni.install_storage(ctx.control_plane, ctx.image.storage_manifest)
+
+
+def _done_early_or_now(ctx: Context, name: str, work) -> None:
+    started = ctx.early.get(name)
+    started.result() if started is not None else work(ctx)
+
+
+def join_workers(ctx: Context, note: Note) -> None:
+    _done_early_or_now(ctx, "join", _join_workers)
 
 
 def pod_network(ctx: Context, note: Note) -> None:
-    from kindlike.create import cni
-
     if ctx.image.cni == "none":
         note(f"none: image {ctx.image.ref} has no CNI manifest")
         return
-    from kindlike.constants import API_SERVER_CONTAINER_PORT
-
-    cni.install_cni(ctx.control_plane, ctx.config.networking.pod_subnet,
-                    (ctx.api_endpoint.name, API_SERVER_CONTAINER_PORT))
+    _done_early_or_now(ctx, "cni", _install_cni)
     ctx.cni = ctx.image.cni
     note(ctx.image.cni_title)
 
 
 def default_storage(ctx: Context, note: Note) -> None:
-    from kindlike.create import cni
-
     if not ctx.image.storage_manifest:
         note(f"none: image {ctx.image.ref} has no storage manifest")
         return
-    cni.install_storage(ctx.control_plane, ctx.image.storage_manifest)
+    _done_early_or_now(ctx, "storage", _install_storage)
     note("local-path, default class standard")
 
 
@@ -195,10 +217,8 @@ STEPS: list[Step] = [
     Step("Preparing nodes 📦", prepare_nodes),
     Step("Writing configuration 📜", write_configs),
     Step("Starting control-plane 🕹️", init_control_plane),
-    # The pod network and storage are applied while the workers join (kind's
-    # order): the joins and the DaemonSets' first pods both wait for
-    # kube-controller-manager (its CSR signer, its DaemonSet controller),
-    # whose controllers run only 5-6 s after the API server answers.
+    # The next three start while init finishes (init_control_plane): the
+    # pod network and storage before the joins, as kind orders them.
     # The image's CNI manifest (Flannel), one step so it can be replaced whole.
     Step("Installing CNI 🔌", pod_network, skip=_cni_disabled),
     Step("Installing StorageClass 💾", default_storage),

@@ -52,3 +52,45 @@ def test_an_unsigned_cluster_info_is_signed_before_joining():
     cp = ControlPlane(0, {"kubeconfig": SIGNED["kubeconfig"]})
     assert bootstrap.join_can_start(cp) is True
     assert cp.patches == [{"data": {"jws-kubeconfig-abcdef": SIGNED["jws-kubeconfig-abcdef"]}}]
+
+
+def test_work_starts_while_init_runs_once_its_check_passes():
+    import threading
+
+    init_may_end, order = threading.Event(), []
+    rounds = {"n": 0}
+
+    def ready_on_third_round(cp):
+        rounds["n"] += 1
+        return rounds["n"] >= 3
+
+    def init():
+        assert init_may_end.wait(10)
+        order.append("init done")
+
+    def cni():
+        order.append("cni")
+        init_may_end.set()
+
+    started = bootstrap.while_init_runs(object(), init, {"cni": (ready_on_third_round, cni),
+                                                         "storage": (ready_on_third_round, lambda: None),
+                                                         "join": (lambda cp: False, lambda: order.append("join"))},
+                                        poll=0.01)
+    for f in started.values():
+        f.result(10)
+    # cni ran before init ended; a check shared by two tasks is asked once a
+    # round; the join, never ready during init, started after it.
+    assert order == ["cni", "init done", "join"] and rounds["n"] == 3
+
+
+def test_an_init_failure_is_raised_and_late_work_never_starts():
+    import pytest
+
+    ran = []
+
+    def init():
+        raise RuntimeError("init failed")
+
+    with pytest.raises(RuntimeError, match="init failed"):
+        bootstrap.while_init_runs(object(), init, {"join": (lambda cp: False, lambda: ran.append(1))}, poll=0.01)
+    assert ran == []

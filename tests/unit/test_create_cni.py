@@ -74,3 +74,23 @@ def test_preseed_writes_every_node_or_none():
     assert a.files[cni.FLANNEL_CONFLIST] == b.files[cni.FLANNEL_CONFLIST] == cni.flannel_conflist(flannel_manifest())
     c = FakeNode({cni.CNI_MANIFEST: "kind: Namespace\nmetadata: {name: x}\n"})
     assert cni.preseed_cni_config([c]) is False and cni.FLANNEL_CONFLIST not in c.files
+
+
+def test_nodes_with_the_config_get_flannel_without_its_copying_init_container():
+    image_ds = next(d for d in yaml.safe_load_all(flannel_manifest()) if d and d["kind"] == "DaemonSet")
+    assert [c["name"] for c in image_ds["spec"]["template"]["spec"]["initContainers"]] == ["install-cni"]
+    out = cni.without_conflist_copy(flannel_manifest())
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    ds = next(d for d in docs if d["kind"] == "DaemonSet")
+    assert "initContainers" not in ds["spec"]["template"]["spec"]
+    assert ds["spec"]["template"]["spec"]["containers"] == image_ds["spec"]["template"]["spec"]["containers"]
+    assert [d["kind"] for d in docs] == [d["kind"] for d in yaml.safe_load_all(flannel_manifest()) if d]
+
+
+def test_other_init_containers_are_kept():
+    manifest = yaml.safe_dump({"kind": "DaemonSet", "spec": {"template": {"spec": {
+        "initContainers": [{"name": "plugin", "command": ["cp", "-f", "/flannel", "/opt/cni/bin/flannel"]},
+                           {"name": "conf", "command": ["cp", "-f", "/c.json", cni.FLANNEL_CONFLIST]}],
+        "containers": [{"name": "x"}]}}}})
+    ds = yaml.safe_load(cni.without_conflist_copy(manifest))
+    assert [c["name"] for c in ds["spec"]["template"]["spec"]["initContainers"]] == ["plugin"]
