@@ -13,6 +13,7 @@ cluster has to be re-pointed.
 """
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -93,6 +94,7 @@ def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | 
     if lb is not None:
         loadbalancer.configure(lb, cps)
     wait_api(cps[0], api_timeout)
+    restart_dns_stalled_at_boot(cps[0])
     res.durations["api"] = time.monotonic() - t0
     if wait > 0:
         wait_usable(cps[0], None, wait, since=started_at, storage=False, say=say)
@@ -110,6 +112,23 @@ def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | 
 
 def _kubectl(cp: Node, *args: str):
     return kubectl(cp, *args, check=False, timeout=30)
+
+
+def restart_dns_stalled_at_boot(cp: Node) -> None:
+    """Delete the CoreDNS pods that are not Ready once the API server answers
+    after a boot; their ReplicaSet makes new ones at once. The kubelet
+    restarts every pod as the node boots, CoreDNS before the API server
+    serves, and CoreDNS then retries it with client-go's doubling back-off:
+    copies of a snapshot answered DNS 30-40 s after their API server. Pods
+    started now reach it on their first try. Ready ones are kept."""
+    res = _kubectl(cp, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "json")
+    if res.code != 0:
+        return
+    stalled = [p["metadata"]["name"] for p in json.loads(res.stdout).get("items", [])
+               if not any(c["type"] == "Ready" and c["status"] == "True"
+                          for c in p.get("status", {}).get("conditions", []))]
+    if stalled:
+        _kubectl(cp, "-n", "kube-system", "delete", "pod", "--wait=false", *stalled)
 
 
 def wait_api(cp: Node, timeout: float) -> None:

@@ -179,12 +179,13 @@ def export_kubeconfig(ctx: Context, note: Note) -> None:
 
 
 def start_copy(ctx: Context, note: Note) -> None:
-    from kindlike.lifecycle import wait_api
+    from kindlike.lifecycle import restart_dns_stalled_at_boot, wait_api
 
     # Every node boots into the snapshot's state; the kubelet starts the
     # control plane's static pods again, and they answer once etcd has
     # loaded its data.
     wait_api(ctx.control_plane, 120)
+    restart_dns_stalled_at_boot(ctx.control_plane)
 
 
 def wait_usable_again(ctx: Context, note: Note) -> None:

@@ -132,6 +132,12 @@ def test_udp_mapping_reaches_cluster_dns(journey):
           selector: {{k8s-app: kube-dns}}
           ports: [{{port: 53, protocol: UDP, targetPort: 53, nodePort: {DNS_NODEPORT}}}]
         """))
+    # A datagram sent before kube-proxy has the NodePort's rule leaves a
+    # conntrack entry without the DNAT, which later ones from the forwarder
+    # follow until it expires (30 s for UDP): ask only once the rule is there.
+    wait_until(lambda: f"--dport {DNS_NODEPORT} " in journey.nodes[0].exec(
+        "iptables", "-t", "nat", "-S", "KUBE-NODEPORTS", check=False).stdout,
+        f"kube-proxy's rule for NodePort {DNS_NODEPORT}/udp", timeout=60)
     res = expose(journey, "add", f"0:{DNS_NODEPORT}/udp")
     assert res.returncode == 0, res.stderr
     port = int(res.stdout.strip())
