@@ -61,3 +61,39 @@ def test_one_control_plane_has_no_certificate_key(tmp_path):
     docs = nodes[0]["documents"]
     assert "certificateKey" not in docs["InitConfiguration"]
     assert docs["ClusterConfiguration"]["controlPlaneEndpoint"] == "one-control-plane:6443"
+
+
+class _ControlPlane:
+    """Answers the CoreDNS pod listing and records the deletion."""
+
+    def __init__(self, pods, code=0):
+        self.pods, self.code, self.deleted = pods, code, None
+
+    def exec(self, *cmd, check=True, timeout=None, **kw):
+        import json
+
+        from kindlike.engines.base import ExecResult
+
+        if "delete" in cmd:
+            self.deleted = list(cmd[cmd.index("--wait=false") + 1:])
+            return ExecResult(0, "", "")
+        return ExecResult(self.code, json.dumps({"items": self.pods}), "")
+
+
+def _pod(name, ready):
+    return {"metadata": {"name": name},
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def test_only_the_coredns_pods_not_ready_after_a_boot_are_made_again():
+    from kindlike.lifecycle import restart_dns_stalled_at_boot
+
+    cp = _ControlPlane([_pod("coredns-a", True), _pod("coredns-b", False), {"metadata": {"name": "coredns-c"}}])
+    restart_dns_stalled_at_boot(cp)
+    assert cp.deleted == ["coredns-b", "coredns-c"]
+    ready = _ControlPlane([_pod("coredns-a", True)])
+    restart_dns_stalled_at_boot(ready)
+    assert ready.deleted is None
+    unanswered = _ControlPlane([], code=1)
+    restart_dns_stalled_at_boot(unanswered)
+    assert unanswered.deleted is None
