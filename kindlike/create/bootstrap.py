@@ -155,10 +155,12 @@ Task = tuple[Callable[[Node], bool], Callable[[], None]]
 
 
 def while_init_runs(cp: Node, init: Callable[[], None], tasks: dict[str, Task],
-                    poll: float = 0.5) -> dict[str, Future]:
+                    poll: float = 1.0) -> dict[str, Future]:
     """Run `init`; start each task's action in the background as soon as its
     check passes on the control plane while init runs, else once init is
-    done. Returns the actions' futures by name; init's error is raised."""
+    done. Returns the actions' futures by name; init's error is raised.
+    A check is an exec in the control plane (about 0.15 CPU-seconds), so it
+    is asked once a `poll`, not faster, while init needs the CPU."""
     pool = ThreadPoolExecutor(max_workers=1 + len(tasks), thread_name_prefix="kindlike-bootstrap")
     initializing = pool.submit(init)
     started: dict[str, Future] = {}
