@@ -158,28 +158,31 @@ def while_init_runs(cp: Node, init: Callable[[], None], tasks: dict[str, Task],
                     poll: float = 1.0) -> dict[str, Future]:
     """Run `init`; start each task's action in the background as soon as its
     check passes on the control plane while init runs, else once init is
-    done. Returns the actions' futures by name; init's error is raised.
+    done (its check asked once more first: a check may prepare the ground,
+    as join_can_start signs cluster-info). Returns the actions' futures by
+    name; init's error is raised.
     A check is an exec in the control plane (about 0.15 CPU-seconds), so it
     is asked once a `poll`, not faster, while init needs the CPU."""
     pool = ThreadPoolExecutor(max_workers=1 + len(tasks), thread_name_prefix="kindlike-bootstrap")
     initializing = pool.submit(init)
     started: dict[str, Future] = {}
     try:
-        while len(started) < len(tasks) and not initializing.done():
+        def round_(after_init: bool) -> None:
             checked: dict[Callable, bool] = {}  # tasks sharing a check ask once a round
             for name, (ready, action) in tasks.items():
                 if name in started:
                     continue
                 if ready not in checked:
                     checked[ready] = ready(cp)
-                if checked[ready]:
+                if checked[ready] or after_init:
                     started[name] = pool.submit(action)
+
+        while len(started) < len(tasks) and not initializing.done():
+            round_(after_init=False)
             if len(started) < len(tasks):
                 time.sleep(poll)
         initializing.result()
-        for name, (_, action) in tasks.items():
-            if name not in started:
-                started[name] = pool.submit(action)
+        round_(after_init=True)
         return started
     finally:
         pool.shutdown(wait=False)

@@ -112,7 +112,8 @@ def join_control_planes(ctx: Context, note: Note) -> None:
 def _join_workers(ctx: Context) -> None:
     from kindlike.create import bootstrap
 
-    bootstrap.join_can_start(ctx.control_plane)  # signs cluster-info if the signer has not yet
+    # cluster-info is signed by now: by join_can_start, the check of the early
+    # join (init_control_plane), or in join_control_planes.
     bootstrap.kubeadm_join(ctx.workers, log=_detail(ctx))
 
 
@@ -132,7 +133,10 @@ def _install_storage(ctx: Context) -> None:
 
 def _done_early_or_now(ctx: Context, name: str, work) -> None:
     started = ctx.early.get(name)
-    started.result() if started is not None else work(ctx)
+    if started is not None:
+        started.result()
+    else:
+        work(ctx)
 
 
 def join_workers(ctx: Context, note: Note) -> None:

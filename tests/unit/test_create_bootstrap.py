@@ -94,3 +94,20 @@ def test_an_init_failure_is_raised_and_late_work_never_starts():
     with pytest.raises(RuntimeError, match="init failed"):
         bootstrap.while_init_runs(object(), init, {"join": (lambda cp: False, lambda: ran.append(1))}, poll=0.01)
     assert ran == []
+
+
+def test_work_not_started_during_init_has_its_check_asked_once_more_after_it():
+    """join_can_start signs cluster-info as it checks: a join that starts
+    after init must have it asked first."""
+    events = []
+
+    def init():
+        events.append("init done")
+
+    def check(cp):
+        events.append("check")
+        return False
+
+    started = bootstrap.while_init_runs(object(), init, {"join": (check, lambda: events.append("join"))}, poll=0.01)
+    started["join"].result(10)
+    assert events[-3:] == ["init done", "check", "join"]
