@@ -11,7 +11,7 @@
 #
 #   docker build -t kindlike/node:v1.31.4-online .
 #   podman build -t kindlike/node:v1.31.4-online .
-#   python -m kindlike.nodeimage --flavour online --kubernetes 1.31.4
+#   kindlike build node-image --flavour online --kubernetes 1.31.4
 #
 # Another Kubernetes version: --build-arg BASE_IMAGE=kindest/node:vX.Y.Z
 # --build-arg KUBERNETES_VERSION=vX.Y.Z (the build checks they agree)

@@ -43,14 +43,14 @@ import yaml
 
 from kindlike import load as _load
 from kindlike import logs as _logs
+from kindlike.cluster.nodes import Node, cluster_labels, delete_cluster, list_clusters, list_nodes
 from kindlike.config.types import ClusterConfig
 from kindlike.constants import ADMIN_CONF, NODE_KUBECTL, NODE_VERSION_FILE, ROLE_CONTROL_PLANE, ROLE_WORKER
 from kindlike.duration import parse_wait  # noqa: F401  (part of the API)
 from kindlike.engines.base import Engine
 from kindlike.errors import ClusterError, KindlikeError
 from kindlike.load import LoadResult
-from kindlike.nodeimage.build import cache_dir  # noqa: F401  (one cache for builds and kubectl)
-from kindlike.runtime import Node, cluster_labels, delete_cluster, list_clusters, list_nodes
+from kindlike.nodeimage.files import cache_dir  # noqa: F401  (one cache for builds and kubectl)
 from kindlike.status import Status
 
 __all__ = ["Cluster", "ClusterNotFoundError", "KubectlError", "clusters", "ConfigSource", "snapshots",
@@ -204,7 +204,7 @@ class Cluster:
 
     @property
     def nodes(self) -> list[Node]:
-        """Every node, control planes first (kindlike.runtime.Node: name, role, exec, ...)."""
+        """Every node, control planes first (kindlike.cluster.nodes.Node: name, role, exec, ...)."""
         return list_nodes(self.engine, self.name)
 
     @property

@@ -1,6 +1,6 @@
 """The helper image: haproxy and socat from Debian on kindlike's base image
 (images/lb), for what runs beside the nodes: the external load balancer
-(kindlike.loadbalancer) and the port forwarders (kindlike.ports). Built in
+(kindlike.cluster.loadbalancer) and the port forwarders (kindlike.ports). Built in
 the engine on first use and tagged by the hash of its build files, so a
 change to them makes a new tag and an unchanged one is never rebuilt.
 """
@@ -15,7 +15,7 @@ BASE_IMAGE = "kindlike/base:bookworm"
 
 
 def _image_dir():
-    from kindlike.nodeimage.build import data_root
+    from kindlike.nodeimage.files import data_root
 
     return data_root() / "images" / "lb"
 

@@ -57,7 +57,7 @@ def rewrite(admin_conf: str, cluster: str, server: str) -> dict:
 
 
 def cluster_kubeconfig(engine, cluster: str, internal: bool = False) -> str:
-    from kindlike.runtime import api_endpoint, control_planes, first_running
+    from kindlike.cluster.nodes import api_endpoint, control_planes, first_running
 
     cp = control_planes(engine, cluster)
     if not cp:
@@ -173,7 +173,7 @@ def check_writable(path: Path) -> None:
             existing = next(p for p in (where, *where.parents) if p.exists())
             if not existing.is_dir():
                 raise KindlikeError(f"cannot write kubeconfig {path}: {existing} is not a directory",
-                                    fix=f"pass --kubeconfig a file whose directories exist or can be created")
+                                    fix="pass --kubeconfig a file whose directories exist or can be created")
             if not os.access(existing, os.W_OK | os.X_OK):
                 raise KindlikeError(f"cannot write kubeconfig {path}: {existing} is not writable",
                                     fix=f"make {existing} writable {_ELSEWHERE}")

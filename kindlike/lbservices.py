@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from kindlike.cluster.kubectl import kubectl
+from kindlike.cluster.nodes import Node, first_running, list_nodes
 from kindlike.constants import ROLE_CONTROL_PLANE
-from kindlike.create.bootstrap import kubectl  # the one admin kubectl in a node
 from kindlike.errors import KindlikeError
-from kindlike.runtime import Node, first_running, list_nodes
 
 SHIFT = 10000
 SHIFTED = "kindlike.x-k8s.io/HostPort"

@@ -8,22 +8,26 @@ always both leave a container stopped by the user alone). Starting starts
 them all at once, waits for systemd in every node and for the API server,
 re-points the load balancer at the control planes and re-exports the
 kubeconfig when the API server's host address changed. Nodes keep their
-addresses (kindlike.create.provision.node_addresses), so nothing inside the
+addresses (kindlike.cluster.nodes.node_addresses), so nothing inside the
 cluster has to be re-pointed.
 """
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
+import yaml
+
+from kindlike import kubeconfig as kc
+from kindlike.cluster import loadbalancer
+from kindlike.cluster.boot import keep_pod_network_state, restart_dns_stalled_at_boot, wait_for_systemd
+from kindlike.cluster.kubectl import wait_api
+from kindlike.cluster.nodes import Node, cluster_labels, list_nodes, load_balancer
+from kindlike.cluster.usable import wait_usable
 from kindlike.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
-from kindlike.create.bootstrap import kubectl  # the one admin kubectl in a node
 from kindlike.errors import ClusterError
-from kindlike.runtime import Node, cluster_labels, list_nodes, load_balancer
-from kindlike.usable import wait_usable
 
 RUNNING, STOPPED, PARTLY = "running", "stopped", "partly running"
 
@@ -48,8 +52,6 @@ def _containers(engine, cluster: str) -> list[Node]:
 
 def stop_cluster(engine, cluster: str, timeout: int = 60) -> list[str]:
     """Stop every container of the cluster; returns their names."""
-    from kindlike.create.cni import keep_pod_network_state
-
     nodes = _containers(engine, cluster)
     names = [n.name for n in nodes]
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
@@ -74,12 +76,8 @@ def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | 
                   boot_timeout: float = 120, api_timeout: float = 120,
                   say: Callable[[str], None] | None = None) -> StartResult:
     """Start a stopped (or partly stopped) cluster: back when the API server
-    answers, and with `wait` > 0 when it is usable again (kindlike.usable;
+    answers, and with `wait` > 0 when it is usable again (kindlike.cluster.usable;
     `say` hears what is awaited)."""
-    from kindlike import kubeconfig as kc
-    from kindlike import loadbalancer
-    from kindlike.create.provision import wait_for_systemd
-
     nodes = _containers(engine, cluster)
     t0 = time.monotonic()
     started_at = time.time()
@@ -100,47 +98,9 @@ def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | 
         wait_usable(cps[0], None, wait, since=started_at, storage=False, say=say)
         res.durations["usable"] = time.monotonic() - t0
     text = kc.cluster_kubeconfig(engine, cluster)
-    import yaml
-
     server = yaml.safe_load(text)["clusters"][0]["cluster"]["server"]
     res.kubeconfig_path = str(kc.default_path(kubeconfig))
     if kc.server_of(cluster, kubeconfig) != server:
         kc.merge(cluster, text, kubeconfig, set_current=False)
         res.kubeconfig_changed = True
     return res
-
-
-def _kubectl(cp: Node, *args: str):
-    return kubectl(cp, *args, check=False, timeout=30)
-
-
-def restart_dns_stalled_at_boot(cp: Node) -> None:
-    """Delete the CoreDNS pods that are not Ready once the API server answers
-    after a boot; their ReplicaSet makes new ones at once. The kubelet
-    restarts every pod as the node boots, CoreDNS before the API server
-    serves, and CoreDNS then retries it with client-go's doubling back-off:
-    copies of a snapshot answered DNS 30-40 s after their API server. Pods
-    started now reach it on their first try. Ready ones are kept."""
-    res = _kubectl(cp, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "json")
-    if res.code != 0:
-        return
-    stalled = [p["metadata"]["name"] for p in json.loads(res.stdout).get("items", [])
-               if not any(c["type"] == "Ready" and c["status"] == "True"
-                          for c in p.get("status", {}).get("conditions", []))]
-    if stalled:
-        _kubectl(cp, "-n", "kube-system", "delete", "pod", "--wait=false", *stalled)
-
-
-def wait_api(cp: Node, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        res = _kubectl(cp, "get", "--raw", "/readyz")
-        if res.code == 0:
-            return
-        if time.monotonic() > deadline:
-            raise ClusterError(f"the API server did not answer within {timeout:.0f}s of the start "
-                               f"({res.output.strip().splitlines()[-1] if res.output.strip() else 'no answer'})",
-                               fix=f"inspect with: kindlike export logs --name {cp.name.rsplit('-control-plane', 1)[0]}")
-        time.sleep(0.25)  # a copy of a snapshot is up in seconds: poll finely
-
-

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from kindlike.cluster.nodes import Node
 from kindlike.constants import CTR
 from kindlike.engines.base import Engine
 from kindlike.errors import ClusterError, KindlikeError
 from kindlike.imageref import normalize_ref, podman_local_name
-from kindlike.runtime import Node
 
 
 class ImageNotFoundError(KindlikeError):

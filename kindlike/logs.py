@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from kindlike.cluster.nodes import Node
 from kindlike.constants import CONTAINERD_CONF, CTR, KUBEADM_CONF, NODE_VERSION_FILE
 from kindlike.engines.base import Engine
 from kindlike.errors import KindlikeError
-from kindlike.runtime import Node
 from kindlike.version import __version__
 
 # file name -> command run in the node (stdout + stderr are saved)

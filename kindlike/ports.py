@@ -15,9 +15,9 @@ import re
 import socket
 from dataclasses import dataclass
 
+from kindlike.cluster.nodes import cluster_labels, list_nodes, network_name
 from kindlike.constants import LABEL_ADDRESS, LABEL_PORT, LABEL_ROLE, LABEL_SERVICE, ROLE_PORT_FORWARDER
 from kindlike.errors import ClusterError, KindlikeError
-from kindlike.runtime import cluster_labels, list_nodes, network_name
 
 PROTOCOLS = ("tcp", "udp")
 _SPEC = re.compile(r"^(\d+):(\d+)(?:/(tcp|udp))?$", re.IGNORECASE)
@@ -110,7 +110,7 @@ def add(engine, cluster: str, host_port: int, container_port: int, protocol: str
     container_port of `node` (default: the first control plane). Returns
     the mapping with its host port."""
     from kindlike import helperimage
-    from kindlike.create.provision import free_address
+    from kindlike.cluster.nodes import free_address
     from kindlike.engines.base import NodeSpec, PortSpec
     from kindlike.engines.common import pick_free_port
 
@@ -138,7 +138,7 @@ def add(engine, cluster: str, host_port: int, container_port: int, protocol: str
     labels = {**cluster_labels(cluster), LABEL_ROLE: ROLE_PORT_FORWARDER, LABEL_PORT: m.label()}
     if service:
         labels[LABEL_SERVICE] = service
-    # A fixed address too (see provision.free_address); a concurrent add may
+    # A fixed address too (see nodes.free_address); a concurrent add may
     # take the same one first, so the next free one is tried then.
     for attempt in range(5):
         ip = free_address(engine, cluster)

@@ -30,10 +30,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from kindlike.constants import (LABEL_ADDRESS, LABEL_CLUSTER, LABEL_NODE_NAME, LABEL_ROLE, LABEL_SNAPSHOT, LABEL_SNAPSHOT_INFO,
-                                ROLE_CONTROL_PLANE, ROLE_SNAPSHOT_STEP, VAR_VOLUME_SUFFIX, API_SERVER_CONTAINER_PORT)
+from kindlike.cluster.nodes import list_nodes
+from kindlike.constants import (
+    API_SERVER_CONTAINER_PORT,
+    LABEL_ADDRESS,
+    LABEL_CLUSTER,
+    LABEL_NODE_NAME,
+    LABEL_ROLE,
+    LABEL_SNAPSHOT,
+    LABEL_SNAPSHOT_INFO,
+    ROLE_CONTROL_PLANE,
+    ROLE_SNAPSHOT_STEP,
+    VAR_VOLUME_SUFFIX,
+)
 from kindlike.errors import EngineError, SnapshotError
-from kindlike.runtime import list_nodes
 
 REPOSITORY = "kindlike-snapshot"
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")

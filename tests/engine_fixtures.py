@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pathlib
 import pwd
 import subprocess
 import sys
 import uuid
 
-import pathlib
-
 import pytest
 
-from kindlike.runtime import cluster_labels, delete_cluster
+from kindlike.cluster.nodes import cluster_labels, delete_cluster
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ALL_ENGINES = ["rootful-docker", "rootful-podman", "rootless-docker", "rootless-podman"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
-from kindlike import runtime
+from kindlike.cluster import nodes
 
 
 @click.group()
@@ -15,7 +15,7 @@ def delete() -> None:
 def _delete_one(state: State, name: str) -> None:
     from kindlike.kubeconfig import remove_cluster_entries
 
-    removed = runtime.delete_cluster(state.engine, name)
+    removed = nodes.delete_cluster(state.engine, name)
     kc = remove_cluster_entries(name, state.kubeconfig_path)
     if not any(removed.values()) and not kc:
         state.status.line(f"Cluster {name!r} does not exist; nothing to delete.")
@@ -49,7 +49,7 @@ def delete_clusters(state: State, all_: bool, kubeconfig: str | None, names: tup
         raise click.UsageError("give cluster names or --all, not both")
     if not all_ and not names:
         raise click.UsageError("name the clusters to delete, or pass --all")
-    targets = runtime.list_clusters(state.engine, include_leftovers=True) if all_ else list(names)
+    targets = nodes.list_clusters(state.engine, include_leftovers=True) if all_ else list(names)
     if not targets:
         state.status.line("No kindlike clusters to delete.")
     for name in targets:

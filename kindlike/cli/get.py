@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
-from kindlike.runtime import list_clusters, list_nodes
+from kindlike.cluster.nodes import list_clusters, list_nodes
 
 
 @click.group()

@@ -5,8 +5,21 @@ import sys
 
 import click
 
-from kindlike.cli import (build, completion, create, delete, doctor, export, expose, get, lifecycle, load,
-                          loadbalancer, snapshot, version)
+from kindlike.cli import (
+    build,
+    completion,
+    create,
+    delete,
+    doctor,
+    export,
+    expose,
+    get,
+    lifecycle,
+    load,
+    loadbalancer,
+    snapshot,
+    version,
+)
 from kindlike.cli.common import State
 from kindlike.errors import KindlikeError
 

@@ -2,7 +2,7 @@
 defaults, validation, naming, and kubeadm-config patching."""
 from kindlike.config.defaulting import apply_defaults, default_cluster
 from kindlike.config.load import LoadedConfig, load_config, load_config_text
-from kindlike.config.naming import ENV_CLUSTER_NAME, node_names, resolve_cluster_name
+from kindlike.config.naming import ENV_CLUSTER_NAME, node_names, resolve_cluster_name, validate_cluster_name
 from kindlike.config.patches import (
     PatchError,
     apply_json6902,
@@ -10,16 +10,8 @@ from kindlike.config.patches import (
     patch_documents,
     patch_kubeadm_documents,
 )
-from kindlike.config.types import (
-    API_VERSION,
-    ClusterConfig,
-    Mount,
-    Networking,
-    NodeConfig,
-    PatchJSON6902,
-    PortMapping,
-)
-from kindlike.config.validate import validate_cluster, validate_cluster_name
+from kindlike.config.types import API_VERSION, ClusterConfig, Mount, Networking, NodeConfig, PatchJSON6902, PortMapping
+from kindlike.config.validate import validate_cluster
 
 __all__ = [
     "API_VERSION",

@@ -12,14 +12,18 @@ not listed here.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from kindlike.config.types import ClusterConfig, NodeConfig
-from kindlike.config.validate import node_name_problems, validate_cluster_name
 from kindlike.constants import DEFAULT_CLUSTER_NAME, ROLE_LOAD_BALANCER
 from kindlike.errors import ConfigError
 
 ENV_CLUSTER_NAME = "KINDLIKE_CLUSTER_NAME"
+VALID_NAME_RE = re.compile(r"^[a-z0-9.-]+$")
+# A node's hostname is its name: the kernel takes 64 characters, a DNS label 63.
+# (kind only warns about cluster names over 50 characters.)
+HOSTNAME_MAX = 63
 
 
 def resolve_cluster_name(
@@ -70,3 +74,28 @@ def node_names(cluster_cfg: ClusterConfig, cluster_name: str) -> list[tuple[str,
 
 def load_balancer_name(cluster_name: str) -> str:
     return f"{cluster_name}-{ROLE_LOAD_BALANCER}"
+
+
+def validate_cluster_name(name: str, path: str = "name") -> list[str]:
+    """Problems with a cluster name; `path` says where it came from (name, --name, ...)."""
+    if not VALID_NAME_RE.fullmatch(name):
+        return [f'{path}: "{name}" is not a valid cluster name (use only a-z, 0-9, "." and "-"; '
+                f"cluster names must match {VALID_NAME_RE.pattern})"]
+    if not name[0].isalnum():
+        return [f'{path}: "{name}" must start with a letter or digit '
+                f'(node containers would be named "{name}-control-plane", which engines refuse)']
+    return []
+
+
+def node_name_problems(name: str, cluster: ClusterConfig, path: str = "name") -> list[str]:
+    """Whether every node name the config implies fits a hostname (with several
+    control planes, kind's external load balancer is one of them)."""
+    names = [n for n, _, _ in node_names(cluster, name)]
+    if len(cluster.control_planes()) > 1:
+        names.append(load_balancer_name(name))
+    longest = max(names, key=len, default="")
+    if len(longest) <= HOSTNAME_MAX:
+        return []
+    return [f'{path}: "{name}" is too long: node "{longest}" would get a {len(longest)}-character hostname '
+            f"(at most {HOSTNAME_MAX}); use a cluster name of at most "
+            f"{len(name) - len(longest) + HOSTNAME_MAX} characters"]

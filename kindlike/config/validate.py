@@ -30,6 +30,7 @@ import tomllib
 from typing import Any
 
 from kindlike.config import patches as _patches
+from kindlike.config.naming import node_name_problems, validate_cluster_name
 from kindlike.config.types import (
     IP_FAMILIES,
     IP_FAMILY_DUAL,
@@ -43,11 +44,6 @@ from kindlike.config.types import (
     NodeConfig,
     PatchJSON6902,
 )
-
-VALID_NAME_RE = re.compile(r"^[a-z0-9.-]+$")
-# A node's hostname is its name: the kernel takes 64 characters, a DNS label 63.
-# (kind only warns about cluster names over 50 characters.)
-HOSTNAME_MAX = 63
 
 _LABEL_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -67,33 +63,6 @@ _ALLOWED_RESTRICTED_LABELS = {
     "topology.kubernetes.io/zone",
     "topology.kubernetes.io/region",
 }
-
-
-def validate_cluster_name(name: str, path: str = "name") -> list[str]:
-    """Problems with a cluster name; `path` says where it came from (name, --name, ...)."""
-    if not VALID_NAME_RE.fullmatch(name):
-        return [f'{path}: "{name}" is not a valid cluster name (use only a-z, 0-9, "." and "-"; '
-                f"cluster names must match {VALID_NAME_RE.pattern})"]
-    if not name[0].isalnum():
-        return [f'{path}: "{name}" must start with a letter or digit '
-                f'(node containers would be named "{name}-control-plane", which engines refuse)']
-    return []
-
-
-def node_name_problems(name: str, cluster: Cluster, path: str = "name") -> list[str]:
-    """Whether every node name the config implies fits a hostname (with several
-    control planes, kind's external load balancer is one of them)."""
-    from kindlike.config.naming import load_balancer_name, node_names  # naming imports this module
-
-    names = [n for n, _, _ in node_names(cluster, name)]
-    if len(cluster.control_planes()) > 1:
-        names.append(load_balancer_name(name))
-    longest = max(names, key=len, default="")
-    if len(longest) <= HOSTNAME_MAX:
-        return []
-    return [f'{path}: "{name}" is too long: node "{longest}" would get a {len(longest)}-character hostname '
-            f"(at most {HOSTNAME_MAX}); use a cluster name of at most "
-            f"{len(name) - len(longest) + HOSTNAME_MAX} characters"]
 
 
 def validate_cluster(cluster: ClusterConfig) -> tuple[list[str], list[str]]:

@@ -12,18 +12,14 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
+from kindlike.cluster.kubectl import ADMIN, kubectl
+from kindlike.cluster.nodes import Node
 from kindlike.constants import ADMIN_CONF, BOOTSTRAP_TOKEN, KUBEADM_CONF
 from kindlike.errors import ExecError
-from kindlike.runtime import Node
 
-ADMIN = f"--kubeconfig={ADMIN_CONF}"
 # The kube-public RoleBinding that lets anyone read cluster-info, made by
 # kubeadm init right after the ConfigMap.
 CLUSTER_INFO_READERS = "kubeadm:bootstrap-signer-clusterinfo"
-
-
-def kubectl(node: Node, *args: str, **kw):
-    return node.exec("kubectl", ADMIN, *args, **kw)
 
 
 # kubeadm preflight checks that cannot pass inside a node container; every

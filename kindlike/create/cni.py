@@ -9,8 +9,8 @@ flavour's upstream kube-flannel.yml) has its default Network replaced.
 """
 from __future__ import annotations
 
-from kindlike.create.bootstrap import kubectl
-from kindlike.runtime import Node
+from kindlike.cluster.kubectl import kubectl
+from kindlike.cluster.nodes import Node
 
 CNI_MANIFEST = "/kind/manifests/default-cni.yaml"
 STORAGE_MANIFEST = "/kind/manifests/default-storage.yaml"
@@ -112,17 +112,3 @@ def install_cni(control_plane: Node, pod_subnet: str, api_server: tuple[str, int
 def install_storage(control_plane: Node, path: str = STORAGE_MANIFEST) -> None:
     """Apply the image's default storage (local-path, StorageClass standard)."""
     apply(control_plane, control_plane.read_file(path))
-
-
-# flanneld writes the node's pod subnet to /run (a tmpfs) when it starts; the
-# flannel CNI plugin reads it for every pod. Kept on /var before a node stops,
-# and put back by the entrypoint at boot, pods get their network at once
-# after a start, instead of failing until flanneld is up and then waiting out
-# the kubelet's back-off (half a minute).
-FLANNEL_SUBNET_ENV = "/run/flannel/subnet.env"
-KEPT_SUBNET_ENV = "/var/lib/kindlike/flannel-subnet.env"
-
-
-def keep_pod_network_state(node: Node) -> None:
-    node.exec("sh", "-c", f"[ ! -s {FLANNEL_SUBNET_ENV} ] || {{ mkdir -p {KEPT_SUBNET_ENV.rsplit('/', 1)[0]} && "
-                          f"cp {FLANNEL_SUBNET_ENV} {KEPT_SUBNET_ENV}; }}", check=False, timeout=30)

@@ -14,7 +14,6 @@ from kindlike.errors import KindlikeError
 from kindlike.nodeimage.metadata import ImageInfo, image_info
 from kindlike.nodeimage.plan import DEFAULT_ONLINE_VERSION
 
-
 REGISTRY = ("registry-1.docker.io", 443)  # where kindest/node, the online base, lives
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from kindlike import constants
-from kindlike.constants import BOOTSTRAP_TOKEN, CONTAINERD_CONF, KUBEADM_CONF
+from kindlike.cluster.nodes import Node
 from kindlike.config.types import ClusterConfig
+from kindlike.constants import BOOTSTRAP_TOKEN, CONTAINERD_CONF, KUBEADM_CONF
 from kindlike.create import containerd, kubeadm
-from kindlike.nodeimage.metadata import ImageInfo
 from kindlike.engines.base import Engine
-from kindlike.runtime import Node
+from kindlike.nodeimage.metadata import ImageInfo
 
 
 def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageInfo, load_balancer=None):

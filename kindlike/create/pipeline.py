@@ -1,4 +1,5 @@
-"""`create cluster`: the steps of create/steps.py run over one `Context`.
+"""`create cluster`: the steps of create/steps.py run over one `Context`
+(create/context.py).
 
 `prepare` turns the options into a context (config, node plans) and refuses
 what would only fail later; both `create_cluster` and the `--dry-run`
@@ -9,119 +10,25 @@ wrapped in `StepError` naming step and node, and the one cleanup.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
+from kindlike import kubeconfig as kc
+from kindlike import snapshot
+from kindlike.cluster.nodes import delete_cluster
 from kindlike.config.types import ClusterConfig
-from kindlike.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
-from kindlike.create.provision import NodePlan, node_plans
+from kindlike.create.context import Context, CreateOptions, CreateResult, Step
+from kindlike.create.provision import load_balancer_plan, node_plans
+from kindlike.create.steps import COPY_STEPS, STEPS
 from kindlike.engines.base import Engine
 from kindlike.errors import ConfigError, EngineError, KindlikeError, StepError
-from kindlike.runtime import Node, delete_cluster
-from kindlike.status import Status
-
-Note = Callable[[str], None]
-
-
-@dataclass
-class CreateOptions:
-    name: str
-    config: ClusterConfig
-    image: str | None = None  # --image: overrides every node's image
-    retain: bool = False
-    wait: float = 0.0  # seconds; 0 = do not wait for Ready
-    kubeconfig: str | None = None
-    status: Status = field(default_factory=Status)
-    # Preflight: accept a rootless host without cgroup v2 delegation (nodes
-    # then run without resource limits); also KINDLIKE_ALLOW_NO_RESOURCE_LIMITS=1.
-    allow_no_resource_limits: bool = False
-    # -v: kubeadm's preflight report and other detail lines.
-    verbose: bool = False
-    # Start the cluster from this snapshot (kindlike.snapshot) instead of
-    # bootstrapping it; `config` is then the snapshot's (snapshot.copy_config).
-    from_snapshot: str | None = None
-
-
-@dataclass
-class CreateResult:
-    name: str
-    nodes: list[Node]
-    kubeconfig_path: str
-    durations: dict[str, float]
-    cni: str
-
-
-@dataclass
-class Context:
-    """What the steps share: given up front, then filled in as they run."""
-
-    opts: CreateOptions
-    config: ClusterConfig
-    plans: list[NodePlan]
-    engine: Engine | None = None  # None for a dry run
-    images: dict = field(default_factory=dict)  # ref -> nodeimage.metadata.ImageInfo
-    nodes: list[Node] = field(default_factory=list)
-    created: bool = False  # something exists in the engine that cleanup must remove
-    cni: str = "none"
-    conflist_preseeded: bool = False  # Flannel's CNI config written on every node before boot
-    kubeconfig_path: str = ""
-    early: dict = field(default_factory=dict)  # step work started while init finishes: name -> Future
-    lb_plan: NodePlan | None = None  # several control planes: kindlike.loadbalancer
-    load_balancer: Node | None = None
-    snapshot: Any = None  # kindlike.snapshot.Snapshot: a copy of it is being created
-    started_at: float = 0.0  # time.time() when the nodes were started
-
-    @property
-    def name(self) -> str:
-        return self.opts.name
-
-    @property
-    def status(self) -> Status:
-        return self.opts.status
-
-    @property
-    def control_plane(self) -> Node:
-        return self.nodes[0]
-
-    @property
-    def workers(self) -> list[Node]:
-        return [n for n in self.nodes if n.role == ROLE_WORKER]
-
-    @property
-    def secondary_control_planes(self) -> list[Node]:
-        return [n for n in self.nodes[1:] if n.role == ROLE_CONTROL_PLANE]
-
-    @property
-    def api_endpoint(self) -> Node:
-        """What every node reaches the API server through."""
-        return self.load_balancer or self.control_plane
-
-    @property
-    def image(self):
-        """The first control plane's image facts (its Kubernetes decides the configs)."""
-        return self.images[self.config.control_planes()[0].image]
-
-
-@dataclass(frozen=True)
-class Step:
-    """One named step. `skip` sees only the config and options (so a dry run
-    can tell which steps would run): None runs the step, "" skips it
-    silently, any other text skips it and says so. A `check` step refuses
-    with its own error, which reaches the user unwrapped."""
-
-    title: str
-    run: Callable[[Context, Note], None]
-    skip: Callable[[Context], str | None] = lambda ctx: None
-    shown: Callable[[Context], str] | None = None  # a title with the options in it
-    check: bool = False
 
 
 def check_before_create(cfg: ClusterConfig, kubeconfig: str | None) -> None:
     """What would otherwise fail only after the nodes are built: a missing
     hostPath, a kubeconfig that cannot be written."""
-    from kindlike import kubeconfig as kc
-
     # Docker would create a missing hostPath as an empty root-owned directory
     # and Podman refuses it; kindlike refuses it under both (kind says nothing).
     missing = [f'nodes[{i}].extraMounts[{j}].hostPath: "{m.host_path}" does not exist '
@@ -134,19 +41,16 @@ def check_before_create(cfg: ClusterConfig, kubeconfig: str | None) -> None:
 
 
 def prepare(opts: CreateOptions, engine: Engine | None = None) -> Context:
-    from kindlike import loadbalancer
 
     if opts.from_snapshot:
         return _prepare_copy(opts, engine)
     cfg = opts.config.with_node_image(opts.image) if opts.image else opts.config
     # What would otherwise fail only after the nodes are built (dry run too).
     check_before_create(cfg, opts.kubeconfig)
-    return Context(opts, cfg, node_plans(opts.name, cfg), engine, lb_plan=loadbalancer.plan(opts.name, cfg))
+    return Context(opts, cfg, node_plans(opts.name, cfg), engine, lb_plan=load_balancer_plan(opts.name, cfg))
 
 
 def _prepare_copy(opts: CreateOptions, engine: Engine) -> Context:
-    from kindlike import snapshot
-
     snap = snapshot.get(engine, opts.from_snapshot)
     cfg = snapshot.copy_config(snap)
     check_before_create(cfg, opts.kubeconfig)
@@ -197,9 +101,6 @@ def run(ctx: Context, steps: Sequence[Step]) -> None:
 def _uninterrupted():
     """A second Ctrl-C (or SIGTERM) must not stop the cleanup half-way, which
     would leave what the first one was cleaning up."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -212,8 +113,6 @@ def _uninterrupted():
 
 
 def create_cluster(engine: Engine, opts: CreateOptions) -> CreateResult:
-    from kindlike.create.steps import COPY_STEPS, STEPS
-
     ctx = prepare(opts, engine)
     run(ctx, COPY_STEPS if ctx.snapshot is not None else STEPS)
     return CreateResult(ctx.name, ctx.nodes, ctx.kubeconfig_path, dict(ctx.status.durations), ctx.cni)

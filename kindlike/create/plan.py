@@ -240,8 +240,8 @@ def dry_run(opts, warnings: Sequence[str] = (), *, engine=None, output: str = "t
 def _image_and_facts(ctx, engine):
     """The control plane image's facts and the engine's, as far as they can
     be read without creating anything."""
-    from kindlike.nodeimage.metadata import image_info
     from kindlike.create.rendered import Facts, default_image_info
+    from kindlike.nodeimage.metadata import image_info
 
     ref = ctx.config.control_planes()[0].image
     if engine is None:

@@ -8,15 +8,15 @@ its systemd is up.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
-from kindlike.config.naming import node_names
+from kindlike import helperimage
+from kindlike.cluster.boot import wait_for_systemd
+from kindlike.cluster.nodes import Node, cluster_labels, network_name, node_addresses, node_labels, refuse_existing
+from kindlike.config.naming import load_balancer_name, node_names
 from kindlike.config.types import IP_FAMILY_IPV6, ClusterConfig, NodeConfig
 from kindlike.constants import API_SERVER_CONTAINER_PORT, LABEL_ADDRESS, ROLE_CONTROL_PLANE, ROLE_LOAD_BALANCER
 from kindlike.engines.base import Engine, MountSpec, NodeSpec, PortSpec
-from kindlike.errors import EngineError
-from kindlike.runtime import Node, cluster_labels, network_name, node_labels, refuse_existing
 
 
 @dataclass
@@ -49,12 +49,22 @@ class NodePlan:
 def api_server_port(cfg: ClusterConfig) -> PortSpec:
     """Where a control plane publishes the API server. With several control
     planes each gets a random loopback port and kind's external load
-    balancer takes apiServerAddress:apiServerPort (kindlike.loadbalancer)."""
+    balancer takes apiServerAddress:apiServerPort (kindlike.cluster.loadbalancer)."""
     net = cfg.networking
     if len(cfg.control_planes()) > 1:
         loopback = "::1" if net.ip_family == IP_FAMILY_IPV6 else "127.0.0.1"
         return PortSpec(API_SERVER_CONTAINER_PORT, 0, loopback, "TCP")
     return PortSpec(API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address, "TCP")
+
+
+def load_balancer_plan(cluster: str, cfg: ClusterConfig) -> NodePlan | None:
+    """The external load balancer's container plan (kindlike.cluster.loadbalancer),
+    or None with one control plane. Its image is the helper image."""
+    if len(cfg.control_planes()) < 2:
+        return None
+    net = cfg.networking
+    return NodePlan(load_balancer_name(cluster), ROLE_LOAD_BALANCER, helperimage.image_tag(),
+                    api_server=PortSpec(API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address, "TCP"))
 
 
 def node_plans(cluster: str, cfg: ClusterConfig) -> list[NodePlan]:
@@ -116,62 +126,3 @@ def provision(engine: Engine, cluster: str, plans: list[NodePlan], *, boot_timeo
         list(pool.map(lambda n: wait_for_systemd(n, boot_timeout),
                       [n for n in nodes if n.role != ROLE_LOAD_BALANCER]))
     return nodes
-
-
-def node_addresses(subnet: str, count: int) -> list[str]:
-    """Fixed addresses for the nodes, in plan order: the subnet's hosts after
-    the first, which both engines give the bridge (the gateway).
-
-    Fixed because a restart must not move a node: its address is in the API
-    server's certificate, in etcd's peer URLs and in the kubelet's --node-ip,
-    and engines hand addresses out again in whatever order nodes restart
-    (kind re-points its manifests at boot instead, which cannot mend etcd's
-    member list: kind #1689)."""
-    import ipaddress
-    import itertools
-
-    hosts = itertools.islice(ipaddress.ip_network(subnet, strict=False).hosts(), 1, 1 + count)
-    out = [str(h) for h in hosts]
-    if len(out) < count:
-        raise EngineError(f"network subnet {subnet} has room for {len(out)} nodes, not {count}")
-    return out
-
-
-def free_address(engine: Engine, cluster: str) -> str:
-    """An address on the cluster network that no container of the cluster
-    holds, running or stopped (their LABEL_ADDRESS): a container started with
-    an engine-picked address could take a stopped node's, which then cannot
-    start again."""
-    import ipaddress
-
-    used = {c.labels.get(LABEL_ADDRESS) for c in engine.list_containers(cluster_labels(cluster))}
-    hosts = ipaddress.ip_network(engine.network_subnet(network_name(cluster)), strict=False).hosts()
-    next(hosts, None)  # the gateway
-    for h in hosts:
-        if str(h) not in used:
-            return str(h)
-    raise EngineError(f"the network of cluster {cluster} has no free address left")
-
-
-def wait_for_systemd(node: Node, timeout: float) -> None:
-    """Poll `systemctl is-system-running` rather than scraping the log: Podman's
-    log streaming is where kind's log-wait times out (kind #3363)."""
-    deadline = time.monotonic() + timeout
-    delay = 0.1
-    last = ""
-    while True:
-        state = node.engine.inspect(node.name).get("State") or {}
-        if not state.get("Running", False):
-            tail = node.engine.logs(node.name, tail=15).strip()
-            raise EngineError(f"node {node.name} exited during boot (exit code {state.get('ExitCode')})"
-                              + (f":\n{tail}" if tail else ""))
-        res = node.exec("systemctl", "is-system-running", check=False)
-        last = res.stdout.strip() or res.stderr.strip()
-        if last in ("running", "degraded"):
-            return
-        if time.monotonic() > deadline:
-            tail = node.engine.logs(node.name, tail=15).strip()
-            raise EngineError(f"systemd in node {node.name} did not come up within {timeout:.0f}s "
-                              f"(state: {last or 'unknown'})" + (f":\n{tail}" if tail else ""))
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.3)  # systemd is up about a second after the start

@@ -36,9 +36,7 @@ class Facts:
 
 def default_image_info(ref: str) -> ImageInfo:
     """What the default image will be once built (it is missing)."""
-    from kindlike.nodeimage.components import DEFAULT_KUBERNETES
-
-    from kindlike.nodeimage.components import versions
+    from kindlike.nodeimage.components import DEFAULT_KUBERNETES, versions
 
     return ImageInfo(ref=ref, kubernetes_version=DEFAULT_KUBERNETES, flavour="offline", cni="flannel",
                      has_coredns=True, cgroup_driver="cgroupfs",
@@ -65,9 +63,7 @@ def containerd_settings(info: ImageInfo, rootless: bool, patched: bool) -> dict[
 
 def render_nodes(name: str, cfg, info: ImageInfo, facts: Facts) -> list[dict[str, Any]]:
     """Per node: name, role, kubeadm config text and documents, containerd settings."""
-    from kindlike.config.naming import node_names
-
-    from kindlike.config.naming import load_balancer_name
+    from kindlike.config.naming import load_balancer_name, node_names
     from kindlike.constants import ROLE_LOAD_BALANCER
 
     planned = [PlannedNode(node_name, role) for node_name, role, _ in node_names(cfg, name)]

@@ -2,43 +2,44 @@
 
 Each step is a title and a function over the shared Context; the work lives
 in the module the step is named after (provision, nodeconfig, bootstrap,
-cni), imported when the step runs so that a dry run loads none of it. To
+cni). To
 add or replace a step, edit STEPS: the loop in pipeline.py, the status
 lines, failure wrapping and cleanup, and the dry-run's step list all follow
 from it.
 """
 from __future__ import annotations
 
-from kindlike.constants import ROLE_WORKER
-from kindlike.create import provision
-from kindlike.create.pipeline import Context, Note, Step
+import time
+
+from kindlike import helperimage
+from kindlike import kubeconfig as kc
+from kindlike.cluster import loadbalancer, usable, versions
+from kindlike.cluster.boot import restart_dns_stalled_at_boot
+from kindlike.cluster.kubectl import wait_api
+from kindlike.cluster.nodes import refuse_existing
+from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_WORKER
+from kindlike.create import bootstrap, cni, nodeconfig, provision
+from kindlike.create.context import Context, Note, Step
+from kindlike.create.imageinfo import ensure_images as ensure
+from kindlike.doctor import preflight as host_preflight
 from kindlike.duration import format_duration
-from kindlike.runtime import refuse_existing
 
 
 def preflight(ctx: Context, note: Note) -> None:
     # The fatal host checks (kindlike.doctor) and an existing cluster of the
     # same name, before anything is created; each raises its own error.
-    from kindlike.doctor import preflight as host_preflight
-
     host_preflight(ctx.engine, ctx.config, allow_no_resource_limits=ctx.opts.allow_no_resource_limits,
                    status=ctx.status)
     refuse_existing(ctx.engine, ctx.name)
 
 
 def ensure_images(ctx: Context, note: Note) -> None:
-    from kindlike.create.imageinfo import ensure_images as ensure
-
     ctx.images = ensure(ctx.engine, sorted({p.image for p in ctx.plans}), note=note, status=ctx.status)
     if ctx.lb_plan is not None:
-        from kindlike import loadbalancer
-
-        loadbalancer.ensure_image(ctx.engine, note=ctx.status.line)
+        helperimage.ensure_image(ctx.engine, note=ctx.status.line)
 
 
 def prepare_nodes(ctx: Context, note: Note) -> None:
-    import time
-
     ctx.created = True
     ctx.started_at = time.time()
     nodes = provision.provision(ctx.engine, ctx.name, ctx.plans + ([ctx.lb_plan] if ctx.lb_plan else []))
@@ -47,19 +48,13 @@ def prepare_nodes(ctx: Context, note: Note) -> None:
 
 
 def write_configs(ctx: Context, note: Note) -> None:
-    from kindlike.create import kubeadm, nodeconfig  # kubeadm and containerd configs: YAML and TOML writers
-
-    warning = kubeadm.cgroup_v1_warning(ctx.image.kubernetes_version, ctx.engine.info().cgroup_version)
+    warning = versions.cgroup_v1_warning(ctx.image.kubernetes_version, ctx.engine.info().cgroup_version)
     if warning:
         ctx.status.line(f"WARNING: {warning}")
     nodeconfig.write_node_configs(ctx.engine, ctx.name, ctx.config, ctx.nodes, ctx.image, ctx.load_balancer)
     if ctx.load_balancer is not None:
-        from kindlike import loadbalancer
-
         loadbalancer.configure(ctx.load_balancer, [n for n in ctx.nodes if n.role != ROLE_WORKER])
     if ctx.image.cni == "flannel" and _cni_disabled(ctx) is None:
-        from kindlike.create import cni
-
         ctx.conflist_preseeded = cni.preseed_cni_config(ctx.nodes)
 
 
@@ -68,8 +63,6 @@ def _detail(ctx: Context) -> Note | None:
 
 
 def init_control_plane(ctx: Context, note: Note) -> None:
-    from kindlike.create import bootstrap
-
     info = ctx.image
 
     def init() -> None:
@@ -97,8 +90,6 @@ def init_control_plane(ctx: Context, note: Note) -> None:
 
 
 def join_control_planes(ctx: Context, note: Note) -> None:
-    from kindlike.create import bootstrap
-
     # One at a time: each join adds an etcd member, and two members added at
     # once can leave etcd without a quorum.
     if ctx.secondary_control_planes:
@@ -110,24 +101,17 @@ def join_control_planes(ctx: Context, note: Note) -> None:
 
 
 def _join_workers(ctx: Context) -> None:
-    from kindlike.create import bootstrap
-
     # cluster-info is signed by now: by join_can_start, the check of the early
     # join (init_control_plane), or in join_control_planes.
     bootstrap.kubeadm_join(ctx.workers, log=_detail(ctx))
 
 
 def _install_cni(ctx: Context) -> None:
-    from kindlike.constants import API_SERVER_CONTAINER_PORT
-    from kindlike.create import cni
-
     cni.install_cni(ctx.control_plane, ctx.config.networking.pod_subnet,
                     (ctx.api_endpoint.name, API_SERVER_CONTAINER_PORT), conflist_on_nodes=ctx.conflist_preseeded)
 
 
 def _install_storage(ctx: Context) -> None:
-    from kindlike.create import cni
-
     cni.install_storage(ctx.control_plane, ctx.image.storage_manifest)
 
 
@@ -161,9 +145,6 @@ def default_storage(ctx: Context, note: Note) -> None:
 
 
 def wait_usable(ctx: Context, note: Note) -> None:
-    from kindlike.lifecycle import wait_api
-    from kindlike.usable import wait_usable
-
     if ctx.cni == "none":
         # No pod network (an image without one, or disableDefaultCNI): nodes
         # stay NotReady until the user installs one, so waiting could only
@@ -171,20 +152,16 @@ def wait_usable(ctx: Context, note: Note) -> None:
         wait_api(ctx.control_plane, ctx.opts.wait)
         note("API server only: no CNI installed, nodes stay NotReady until one is")
         return
-    wait_usable(ctx.control_plane, [n.name for n in ctx.nodes], ctx.opts.wait,
+    usable.wait_usable(ctx.control_plane, [n.name for n in ctx.nodes], ctx.opts.wait,
                 storage=bool(ctx.image.storage_manifest), say=getattr(note, "awaiting", None))
     note("nodes Ready, pod network and DNS answering")
 
 
 def export_kubeconfig(ctx: Context, note: Note) -> None:
-    from kindlike import kubeconfig as kc
-
     ctx.kubeconfig_path = str(kc.merge(ctx.name, kc.cluster_kubeconfig(ctx.engine, ctx.name), ctx.opts.kubeconfig))
 
 
 def start_copy(ctx: Context, note: Note) -> None:
-    from kindlike.lifecycle import restart_dns_stalled_at_boot, wait_api
-
     # Every node boots into the snapshot's state; the kubelet starts the
     # control plane's static pods again, and they answer once etcd has
     # loaded its data.
@@ -193,12 +170,10 @@ def start_copy(ctx: Context, note: Note) -> None:
 
 
 def wait_usable_again(ctx: Context, note: Note) -> None:
-    from kindlike.usable import wait_usable
-
     # The nodes were Ready when saved: only a status posted (and pods
     # started) since the start count. Every Node of the copy was registered
     # before the save, under the snapshot's names.
-    wait_usable(ctx.control_plane, None, ctx.opts.wait, since=ctx.started_at, storage=False,
+    usable.wait_usable(ctx.control_plane, None, ctx.opts.wait, since=ctx.started_at, storage=False,
                 say=getattr(note, "awaiting", None))
     note("nodes Ready, pod network and DNS answering")
 

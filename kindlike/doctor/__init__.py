@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 
+from kindlike.doctor import host
 from kindlike.doctor.checks import (
     ENV_ALLOW_NO_LIMITS,
     FAIL,
@@ -21,6 +22,7 @@ from kindlike.doctor.checks import (
     check_resource_limits,
     for_caller,
 )
+from kindlike.doctor.probe import run_probe
 from kindlike.errors import KindlikeError
 
 __all__ = ["Check", "OK", "WARN", "FAIL", "ENV_ALLOW_NO_LIMITS", "PreflightError", "allow_no_limits_from_env",
@@ -55,8 +57,6 @@ def run_doctor(engine, *, engine_error: str = "", engine_fix: str = "", provider
                cluster_cfg=None, allow_no_limits: bool | None = None, probe: bool = True, files=None) -> list[Check]:
     """Every check, in display order. `engine` None: no engine answered
     (`engine_error` says why); the host checks still run."""
-    from kindlike.doctor import host
-
     files = files or host.HostFiles()
     allow = allow_no_limits_from_env() if allow_no_limits is None else allow_no_limits
     info, info_error = None, ""
@@ -76,8 +76,6 @@ def run_doctor(engine, *, engine_error: str = "", engine_fix: str = "", provider
     elif not probe:
         pr = ProbeResult(skipped="disabled")
     else:
-        from kindlike.doctor.probe import run_probe
-
         pr = run_probe(engine)
     limits = check_resource_limits(pr, rootless=ctx["rootless"], layout=ctx["layout"],
                                    engine=info.name if info else (provider or "docker"), systemd=ctx["systemd"])
@@ -91,8 +89,6 @@ def preflight(engine, cluster_cfg, *, allow_no_resource_limits: bool = False, st
     raises PreflightError listing every failing one; prints a WARNING line for
     a fatal check that passed only with a warning (e.g. no cgroup v2
     delegation under a rootless engine with --allow-no-resource-limits)."""
-    from kindlike.doctor import host
-
     allow = allow_no_resource_limits or allow_no_limits_from_env()
     info = engine.info()
     try:

@@ -16,6 +16,9 @@ import tomllib
 from dataclasses import dataclass
 from typing import Iterable
 
+from kindlike.cluster.versions import cgroup_v1_warning
+from kindlike.nodeimage.components import DEFAULT_KUBERNETES
+
 OK, WARN, FAIL = "ok", "warn", "fail"
 STATUSES = (OK, WARN, FAIL)
 
@@ -167,9 +170,6 @@ def check_cgroup_version(layout: str, rootless: bool, kubernetes_version: str | 
     if layout == "v2":
         return Check("cgroup-version", OK, "cgroup v2 (unified hierarchy)")
     if layout in ("v1", "hybrid"):
-        from kindlike.create.kubeadm import cgroup_v1_warning
-        from kindlike.nodeimage.components import DEFAULT_KUBERNETES
-
         what = "cgroup v1 (hybrid: v1 controllers, an empty cgroup2 mount)" if layout == "hybrid" else "cgroup v1"
         deprecated = cgroup_v1_warning(kubernetes_version or DEFAULT_KUBERNETES, 1)
         if not rootless:
@@ -349,7 +349,7 @@ def check_xdg_runtime_dir(*, rootless: bool, uid: int, user: str, group: str, pa
         return Check(name, OK, f"{path or 'unset'}: {ROOTFUL}")
     want = f"/run/user/{uid}"
     if not path:
-        return Check(name, FAIL, f"XDG_RUNTIME_DIR is not set: rootless engines keep their sockets and state there",
+        return Check(name, FAIL, "XDG_RUNTIME_DIR is not set: rootless engines keep their sockets and state there",
                      f"export XDG_RUNTIME_DIR={want}" + ("" if exists else
                                                          f"  (after: sudo install -d -m 0700 -o {user} -g {group} {want})"))
     if not exists:

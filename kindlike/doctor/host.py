@@ -19,6 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from kindlike.config import load_config
 from kindlike.doctor import checks as c
 
 ROOT_ENV = "KINDLIKE_DOCTOR_ROOT"
@@ -277,8 +278,6 @@ def host_checks(info, *, cluster_cfg=None, allow_no_limits: bool = False, files:
                                        unprivileged_userns_clone=files.sysctl("kernel.unprivileged_userns_clone"),
                                        apparmor_restrict=files.sysctl("kernel.apparmor_restrict_unprivileged_userns")))
     if cluster_cfg is None:
-        from kindlike.config import load_config
-
         cluster_cfg = load_config("").cluster
     out.append(c.check_unprivileged_ports(rootless=rootless, port_start=files.sysctl("net.ipv4.ip_unprivileged_port_start"),
                                           host_ports=c.host_ports_from_config(cluster_cfg)))

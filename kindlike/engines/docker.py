@@ -10,7 +10,8 @@ import docker.types
 
 from kindlike.constants import VAR_VOLUME_SUFFIX
 from kindlike.engines.base import Container, EngineInfo, NodeSpec
-from kindlike.engines.common import label_filter as _label_filter, SdkEngine, bind_string, resolve_host_port, retry_engine
+from kindlike.engines.common import SdkEngine, bind_string, resolve_host_port, retry_engine
+from kindlike.engines.common import label_filter as _label_filter
 from kindlike.errors import EngineError, NoEngineError
 
 

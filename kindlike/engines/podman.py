@@ -20,7 +20,8 @@ import podman.errors
 
 from kindlike.constants import VAR_VOLUME_SUFFIX
 from kindlike.engines.base import Container, EngineInfo, NodeSpec
-from kindlike.engines.common import label_filter as _label_filter, PROPAGATION, SdkEngine, resolve_host_port, retry_engine
+from kindlike.engines.common import PROPAGATION, SdkEngine, resolve_host_port, retry_engine
+from kindlike.engines.common import label_filter as _label_filter
 from kindlike.errors import EngineError, NoEngineError
 from kindlike.imageref import podman_local_name
 

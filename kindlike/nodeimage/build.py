@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import platform
@@ -36,19 +34,22 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from kindlike import constants
+from kindlike.cluster.versions import kubeadm_api_version, minor, parse_release
 from kindlike.errors import KindlikeError
+from kindlike.nodeimage import gomodules
+from kindlike.nodeimage.files import cache_dir, data_root, engine_rootless, link_or_copy, locked, sha256_file
+from kindlike.nodeimage.gomodules import up_to_date
 from kindlike.nodeimage.metadata import image_metadata
 from kindlike.nodeimage.plan import (
     ALL_BINARIES,
     BUILDER_IMAGE,
     DEBIAN_SOURCE_VERSION,
     GO_MODULES,
+    MIN_VERSION,
     BuildPlan,
     NodeImageError,
     check_binaries_dir,
-    kubeadm_api_for,
     make_plan,
-    parse_version,
 )
 
 Progress = Callable[[str], None]
@@ -56,33 +57,6 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 # ------------------------------------------------------------------ places
-def cache_dir() -> Path:
-    """${KINDLIKE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kindlike}"""
-    env = os.environ.get("KINDLIKE_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "kindlike"
-
-
-def data_root() -> Path:
-    """The directory holding `images/` and `Dockerfile`: the repository
-    checkout, or kindlike/_data in an installed wheel (KINDLIKE_DATA_DIR
-    overrides both)."""
-    pkg = Path(__file__).resolve().parent.parent  # .../kindlike
-    candidates = []
-    if os.environ.get("KINDLIKE_DATA_DIR"):
-        candidates.append(Path(os.environ["KINDLIKE_DATA_DIR"]))
-    candidates += [pkg / "_data", pkg.parent]
-    for c in candidates:
-        if (c / "images" / "node").is_dir() and (c / "images" / "offline").is_dir() and (c / "Dockerfile").is_file():
-            return c
-    raise KindlikeError(
-        "the node image build files (images/, Dockerfile) are not installed",
-        fix="reinstall kindlike, or run from a checkout of its repository",
-    )
-
-
 # ------------------------------------------------------------------ running
 class _Cli:
     """Runs engine CLI commands, streaming output to a callback and keeping
@@ -143,35 +117,6 @@ class _Cli:
             raise NodeImageError(f"{what} failed (exit {code}):\n{shown}")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _rootless(engine) -> bool:
-    info = getattr(engine, "info", None)
-    if info is None:
-        return False
-    try:
-        return bool(info().rootless)
-    except Exception:  # noqa: BLE001 - a stand-in engine or an API hiccup: assume rootful
-        return False
-
-
 # ------------------------------------------------------------------ checks
 def _check_engine(cli: _Cli) -> None:
     res = cli.run(["version"], timeout=60)
@@ -215,7 +160,7 @@ def _binaries_current(out: Path, script: Path) -> bool:
         data = json.loads(info.read_text())
     except (OSError, ValueError):
         return False
-    if data.get("script_sha256") != _sha256(script) or data.get("only"):
+    if data.get("script_sha256") != sha256_file(script) or data.get("only"):
         return False
     return not check_binaries_dir(out / "bin", need_pause=True)
 
@@ -232,7 +177,7 @@ def _run_builder(cli: _Cli, engine, base_image: str, cache: Path, data: Path, sa
     )
     name = f"kindlike-k8s-build-{uuid.uuid4().hex[:8]}"
     args = ["run", "--rm", "--name", name, "-v", f"{cache}:/cache"]
-    if os.geteuid() != 0 and not _rootless(engine):
+    if os.geteuid() != 0 and not engine_rootless(engine):
         args += ["-e", f"KINDLIKE_CHOWN={os.getuid()}:{os.getgid()}"]
     args.append(BUILDER_IMAGE)
     if only_pause:
@@ -263,7 +208,7 @@ def _kubeadm_runner(cli: _Cli, bindir: Path, base_image: str) -> Callable[..., s
 def _kubeadm_version(run) -> str:
     res = run("version", "-o", "short")
     have = res.stdout.strip()
-    if res.returncode != 0 or parse_version(have) is None:
+    if res.returncode != 0 or parse_release(have) is None:
         raise NodeImageError(f"kubeadm does not run or report a version: {(res.stderr or res.stdout).strip()[-300:]}")
     return have
 
@@ -277,13 +222,6 @@ def _kubeadm_images(run, version: str) -> list[str]:
     return refs
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def _offline_context(data: Path, ctx: Path, binaries: dict[str, Path]) -> Path:
     (ctx / "images").mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "builder")
@@ -291,7 +229,7 @@ def _offline_context(data: Path, ctx: Path, binaries: dict[str, Path]) -> Path:
     shutil.copytree(data / "images" / "offline", ctx / "images" / "offline", ignore=ignore)
     (ctx / "bin").mkdir()
     for name, src in binaries.items():
-        _link_or_copy(src, ctx / "bin" / name)
+        link_or_copy(src, ctx / "bin" / name)
     return ctx / "images" / "offline" / "Dockerfile"
 
 
@@ -353,14 +291,12 @@ def build_node_image(
 
     with contextlib.ExitStack() as stack:
         if plan.source == GO_MODULES:
-            from kindlike.nodeimage import gomodules
-
-            stack.enter_context(_locked(build_cache / ".lock"))
+            stack.enter_context(locked(build_cache / ".lock"))
             ctx = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ctx-", dir=build_cache)))
             dockerfile = gomodules.prepare(cli, engine, plan, data, build_cache, build_args, say, ctx,
                                            rebuild=rebuild_kubernetes, no_cache=no_cache)
         elif plan.flavour == "offline":
-            stack.enter_context(_locked(build_cache / ".lock"))
+            stack.enter_context(locked(build_cache / ".lock"))
             dockerfile, ctx = _prepare_offline(cli, engine, plan, data, build_cache, build_args, say, stack,
                                                rebuild=rebuild_kubernetes, no_cache=no_cache)
         else:
@@ -384,8 +320,6 @@ def build_node_image(
 
 def _up_to_date(cli: _Cli, plan: BuildPlan, key: str) -> bool:
     """Every tag already names an image built from the same inputs."""
-    from kindlike.nodeimage.gomodules import up_to_date
-
     return all(up_to_date(cli, tag, key) for tag in plan.tags)
 
 
@@ -430,7 +364,7 @@ def _prepare_offline(cli, engine, plan: BuildPlan, data: Path, build_cache: Path
     version = plan.kubernetes_version or have  # a binaries directory is what its kubeadm says
     if have != version:
         raise NodeImageError(f"kubeadm reports {have}, expected {version}")
-    if parse_version(version)[:2] < (1, 20):  # type: ignore[index]
+    if minor(version) < MIN_VERSION:
         raise NodeImageError(f"the binaries are Kubernetes {version}; kindlike needs 1.20 or newer")
     refs = _kubeadm_images(run, version)
     plan.kubernetes_version = version
@@ -446,7 +380,7 @@ def _prepare_offline(cli, engine, plan: BuildPlan, data: Path, build_cache: Path
         KUBERNETES_VERSION=version,
         SOURCE=source,
         SANDBOX_IMAGE=sandbox,
-        KUBEADM_API=kubeadm_api_for(version),
+        KUBEADM_API=kubeadm_api_version(version),
         IMAGES=" ".join(images),
         IMAGES_LABEL=",".join(images),
     )

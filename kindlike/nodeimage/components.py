@@ -10,6 +10,8 @@ import hashlib
 import platform
 from dataclasses import dataclass
 
+from kindlike.cluster.versions import kubeadm_api_version
+
 # The newest Kubernetes release whose cluster passes the whole e2e suite here.
 DEFAULT_KUBERNETES = "v1.37.2"
 
@@ -86,7 +88,6 @@ def out_key(kubernetes: str, script_sha256: str) -> str:
 def describe(plan) -> dict:
     """What building `plan` (a go-modules BuildPlan) makes, without building:
     the components and images, and the labels the image will carry."""
-    from kindlike.nodeimage.plan import kubeadm_api_for
 
     version = plan.kubernetes_version
     later = f"as kubeadm {version} lists (`kubeadm config images list`, read after the build)"
@@ -116,7 +117,7 @@ def describe(plan) -> dict:
             "io.kindlike.coredns": "true",
             "io.kindlike.storage": "/kind/manifests/default-storage.yaml",
             "io.kindlike.cgroup-driver": "cgroupfs",
-            "io.kindlike.kubeadm-api": kubeadm_api_for(version),
+            "io.kindlike.kubeadm-api": kubeadm_api_version(version),
             "io.kindlike.components": ",".join(f"{k}={v}" for k, v in sorted(versions().items()))
             + f",kubernetes={version},etcd=(kubeadm's),coredns=(kubeadm's)",
         },

@@ -18,8 +18,10 @@ import time
 import uuid
 from pathlib import Path
 
+from kindlike.cluster.versions import kubeadm_api_version
 from kindlike.nodeimage import components
-from kindlike.nodeimage.plan import BuildPlan, NodeImageError, kubeadm_api_for
+from kindlike.nodeimage.files import engine_rootless, link_or_copy, sha256_file
+from kindlike.nodeimage.plan import BuildPlan, NodeImageError
 
 SCRIPT = Path("images") / "gomod" / "builder" / "build-components.sh"
 # Where build containers find the host's CA certificates (a TLS-inspecting
@@ -34,9 +36,7 @@ REQUIRED = ("kubelet", "kubeadm", "kubectl", "kube-apiserver", "kube-controller-
 
 
 def out_dir(build_cache: Path, data: Path, version: str) -> Path:
-    from kindlike.nodeimage.build import _sha256
-
-    return build_cache / "out" / components.out_key(version, _sha256(data / SCRIPT))
+    return build_cache / "out" / components.out_key(version, sha256_file(data / SCRIPT))
 
 
 def output_complete(out: Path) -> bool:
@@ -54,8 +54,6 @@ def ca_bundle() -> str | None:
 
 def run_builder(cli, engine, plan: BuildPlan, data: Path, build_cache: Path, out: Path, say, *,
                 no_cache: bool = False) -> None:
-    from kindlike.nodeimage.build import _rootless
-
     if not components.GO_SHA256.get(components.go_arch()):
         raise NodeImageError(f"no pinned Go toolchain for {components.go_arch()}",
                              fix="build on linux/amd64, or give a directory of binaries with --kubernetes")
@@ -70,7 +68,7 @@ def run_builder(cli, engine, plan: BuildPlan, data: Path, build_cache: Path, out
         args += ["-v", f"{bundle}:/etc/ssl/certs/ca-certificates.crt:ro"]
     env = components.build_env(plan.kubernetes_version or "")
     env.update({k: os.environ[k] for k in PASS_ENV if os.environ.get(k)})
-    if os.geteuid() != 0 and not _rootless(engine):
+    if os.geteuid() != 0 and not engine_rootless(engine):
         env["KINDLIKE_CHOWN"] = f"{os.getuid()}:{os.getgid()}"
     for k, v in sorted(env.items()):
         args += ["-e", f"{k}={v}"]
@@ -102,8 +100,6 @@ def prepare(cli, engine, plan: BuildPlan, data: Path, build_cache: Path, build_a
             *, rebuild: bool = False, no_cache: bool = False) -> Path:
     """Build (or reuse) the binaries, lay out the context in `ctx`, fill the
     build args; returns the Dockerfile."""
-    from kindlike.nodeimage.build import _link_or_copy
-
     version = plan.kubernetes_version or ""
     out = out_dir(build_cache, data, version)
     if rebuild or not output_complete(out):
@@ -124,14 +120,14 @@ def prepare(cli, engine, plan: BuildPlan, data: Path, build_cache: Path, build_a
         shutil.copytree(data / "images" / part, ctx / "images" / part, ignore=ignore)
     (ctx / "bin").mkdir()
     for f in sorted((out / "bin").iterdir()):
-        _link_or_copy(f, ctx / "bin" / f.name)
+        link_or_copy(f, ctx / "bin" / f.name)
     shutil.copy2(out / "build-info.json", ctx / "bin" / "build-info.json")
     versions = dict(info.get("versions", {}))
     build_args.update(
         OUT_KEY=out.name,
         KUBERNETES_VERSION=version,
         SANDBOX_IMAGE=sandbox,
-        KUBEADM_API=kubeadm_api_for(version),
+        KUBEADM_API=kubeadm_api_version(version),
         FLANNEL_IMAGE=components.flannel_image(),
         LOCAL_PATH_IMAGE=components.local_path_image(),
         LOCAL_PATH_HELPER_IMAGE=components.LOCAL_PATH_HELPER_IMAGE,

@@ -6,11 +6,12 @@ reported as one KindlikeError with a fix line.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kindlike.cluster.versions import minor, parse_release
 from kindlike.errors import KindlikeError
+from kindlike.nodeimage.components import DEFAULT_KUBERNETES
 
 # The one Kubernetes version Debian bookworm's `kubernetes` source package holds.
 DEBIAN_SOURCE_VERSION = "v1.20.2"
@@ -39,7 +40,6 @@ REQUIRED_BINARIES = (
     "kube-proxy",
 )
 ALL_BINARIES = REQUIRED_BINARIES + ("pause",)
-_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 
 
 class NodeImageError(KindlikeError):
@@ -61,30 +61,15 @@ class BuildPlan:
         return f"kindlike/node:{self.kubernetes_version}-{self.flavour}"
 
 
-def parse_version(text: str) -> tuple[int, int, int] | None:
-    m = _VERSION_RE.fullmatch(text.strip())
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
-
-
-def normalize_version(text: str) -> str:
-    v = parse_version(text)
+def release_version(text: str) -> str:
+    """vX.Y.Z of a release asked for as "1.20.2" or "v1.20.2"."""
+    v = parse_release(text)
     if v is None:
         raise NodeImageError(
             f"unknown Kubernetes version {text!r}",
             fix="give a version like 1.20.2 or v1.31.4, 'debian-source', or a directory of binaries",
         )
     return "v%d.%d.%d" % v
-
-
-def kubeadm_api_for(version: str) -> str:
-    """kubeadm config API the given Kubernetes version wants."""
-    v = parse_version(version)
-    assert v is not None
-    if v[:2] >= (1, 31):
-        return "kubeadm.k8s.io/v1beta4"
-    if v[:2] >= (1, 23):
-        return "kubeadm.k8s.io/v1beta3"
-    return "kubeadm.k8s.io/v1beta2"
 
 
 def _looks_like_path(text: str) -> bool:
@@ -110,8 +95,6 @@ def make_plan(
     kindest/node of that version instead), "debian-source" (v1.20.2 from
     Debian's source package), a directory of binaries, or None (the default
     version, from Go modules)."""
-    from kindlike.nodeimage.components import DEFAULT_KUBERNETES
-
     if flavour not in FLAVOURS:
         raise NodeImageError(f"unknown node image flavour {flavour!r}", fix="use auto, online or offline")
     if not image or any(c.isspace() for c in image) or image != image.strip():
@@ -150,8 +133,8 @@ def make_plan(
             "offline", "binaries", None, base_image or OFFLINE_BASE_IMAGE, image, binaries_dir=path.resolve()
         )
 
-    version = normalize_version(kubernetes)
-    if parse_version(version)[:2] < MIN_VERSION:  # type: ignore[index]
+    version = release_version(kubernetes)
+    if minor(version) < MIN_VERSION:
         raise NodeImageError(
             f"Kubernetes {version} is older than kindlike supports (1.20)",
             fix="use Kubernetes 1.20 or newer",

@@ -12,7 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from kindlike.runtime import Node, list_nodes
+from kindlike.cluster.nodes import Node, list_nodes
 from tests.conftest import REPO
 
 BUSYBOX = "kindlike/e2e-busybox:1"

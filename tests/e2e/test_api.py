@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import kindlike
-from kindlike.runtime import cluster_labels, delete_cluster, network_name
+from kindlike.cluster.nodes import cluster_labels, delete_cluster, network_name
 
 pytestmark = pytest.mark.e2e
 

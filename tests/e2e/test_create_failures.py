@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from kindlike.runtime import cluster_labels, delete_cluster, network_name
+from kindlike.cluster.nodes import cluster_labels, delete_cluster, network_name
 from tests.engine_fixtures import connect, ensure_node_image, start_engine
 
 pytestmark = pytest.mark.e2e

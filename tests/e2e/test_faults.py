@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
+from kindlike.cluster.nodes import cluster_labels, delete_cluster, network_name
 from kindlike.create.steps import STEPS
-from kindlike.runtime import cluster_labels, delete_cluster, network_name
 from tests.engine_fixtures import connect, ensure_node_image, start_engine
 
 pytestmark = pytest.mark.e2e

@@ -10,10 +10,18 @@ import uuid
 import pytest
 import yaml
 
+from kindlike.cluster.nodes import cluster_labels, control_planes, list_nodes, load_balancer
 from kindlike.load import import_archive
-from kindlike.runtime import cluster_labels, control_planes, list_nodes, load_balancer
-from tests.e2e.helpers import (cli_env, kindlike, kubectl_bin, kubectl_for, print_kubelet_errors, ready_nodes,
-                               retry, workloads)
+from tests.e2e.helpers import (
+    cli_env,
+    kindlike,
+    kubectl_bin,
+    kubectl_for,
+    print_kubelet_errors,
+    ready_nodes,
+    retry,
+    workloads,
+)
 from tests.engine_fixtures import connect, install_user_venv, user_dir
 
 pytestmark = pytest.mark.e2e

@@ -14,9 +14,9 @@ import uuid
 
 import pytest
 
-from kindlike.runtime import cluster_labels, control_planes, delete_cluster
-from tests.e2e.helpers import cli_env, kindlike, kubectl_bin, kubectl_for, print_kubelet_errors, ready_nodes
+from kindlike.cluster.nodes import cluster_labels, control_planes, delete_cluster
 from tests.e2e.cluster_checks import wait_for
+from tests.e2e.helpers import cli_env, kindlike, kubectl_bin, kubectl_for, print_kubelet_errors, ready_nodes
 from tests.engine_fixtures import user_dir
 
 pytestmark = pytest.mark.e2e

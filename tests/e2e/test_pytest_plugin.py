@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from kindlike.runtime import cluster_labels, delete_cluster
+from kindlike.cluster.nodes import cluster_labels, delete_cluster
 from tests.conftest import REPO
 from tests.engine_fixtures import connect, ensure_node_image, start_engine
 

@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from kindlike.cluster.nodes import cluster_labels, control_planes, list_nodes
 from kindlike.load import import_archive
-from kindlike.runtime import cluster_labels, control_planes, list_nodes
-from tests.e2e.helpers import cli_env, http_from_pod, kindlike, kubectl_bin, retry, workloads
 from tests.e2e.cluster_checks import wait_for
+from tests.e2e.helpers import cli_env, http_from_pod, kindlike, kubectl_bin, retry, workloads
 from tests.engine_fixtures import connect, install_user_venv, user_dir
 
 pytestmark = pytest.mark.e2e

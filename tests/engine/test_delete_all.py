@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from kindlike.cluster.nodes import list_clusters
 from kindlike.constants import LABEL_CLUSTER, LABEL_ROLE
 from kindlike.engines.podman import PodmanEngine
-from kindlike.runtime import list_clusters
 from tests.engine_fixtures import start_engine
 
 pytestmark = pytest.mark.engine

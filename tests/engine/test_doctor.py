@@ -21,13 +21,12 @@ import stat
 import subprocess
 import sys
 import tempfile
-import textwrap
 import uuid
 from pathlib import Path
 
 import pytest
 
-from kindlike.runtime import cluster_labels, delete_cluster, network_name
+from kindlike.cluster.nodes import cluster_labels, delete_cluster, network_name
 from kindlike.doctor.probe import PROBE_LABEL
 from tests.conftest import REPO
 from tests.engine_fixtures import ROOTLESS_USER, connect, install_user_venv, selected_engines, start_engine
@@ -133,7 +132,7 @@ def other_rw(path: str) -> bool:
 
 
 def expected(kind: str, info) -> dict[str, str]:
-    from kindlike.create.kubeadm import cgroup_v1_warning
+    from kindlike.cluster.versions import cgroup_v1_warning
     from kindlike.nodeimage.components import DEFAULT_KUBERNETES
 
     """name -> status doctor must print for this engine on this host."""

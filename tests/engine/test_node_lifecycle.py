@@ -12,8 +12,15 @@ import urllib.request
 import pytest
 
 from kindlike import constants
+from kindlike.cluster.nodes import (
+    cluster_labels,
+    control_planes,
+    delete_cluster,
+    list_clusters,
+    list_nodes,
+    network_name,
+)
 from kindlike.create.provision import NodePlan, provision
-from kindlike.runtime import cluster_labels, control_planes, delete_cluster, list_clusters, list_nodes, network_name
 from kindlike.engines.base import MountSpec, PortSpec
 from kindlike.errors import ClusterError, EngineError
 
@@ -121,7 +128,7 @@ def test_three_node_cluster(engine, systemd_image, cluster_name, share_dir, tmp_
 
     # Fixed addresses, in plan order, kept when the nodes stop and start
     # again in the opposite order (engines would otherwise hand them out anew).
-    from kindlike.create.provision import node_addresses
+    from kindlike.cluster.nodes import node_addresses
 
     expected = node_addresses(engine.network_subnet(network_name(cluster_name)), 3)
     assert [cp.ip, w1.ip, w2.ip] == expected

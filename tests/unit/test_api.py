@@ -20,9 +20,10 @@ def test_package_exports_the_api():
     assert issubclass(kindlike.NodeNotFoundError, kindlike.ClusterError)
     # The public handle is the only Cluster class; the runtime model and
     # the config have none of that name.
-    from kindlike import config, runtime
+    from kindlike import config
+    from kindlike.cluster import nodes
 
-    assert not hasattr(runtime, "Cluster") and not hasattr(config, "Cluster")
+    assert not hasattr(nodes, "Cluster") and not hasattr(config, "Cluster")
 
 
 @pytest.mark.parametrize("value,seconds", [(None, 0), (0, 0), ("0", 0), ("90s", 90), ("5m", 300),

@@ -123,7 +123,7 @@ def test_cgroup_version():
     ch = c.check_cgroup_version("hybrid", False, "v1.34.4")
     assert ch.status == c.OK and "fine for a rootful engine" in ch.message
     # 1.35+ deprecates cgroup v1: the same line create prints, as a warning.
-    from kindlike.create.kubeadm import cgroup_v1_warning
+    from kindlike.cluster.versions import cgroup_v1_warning
 
     ch = c.check_cgroup_version("hybrid", False, "v1.35.4")
     assert ch.status == c.WARN and ch.message.endswith(cgroup_v1_warning("v1.35.4", 1)) and ch.fix == GRUB

@@ -15,16 +15,16 @@ from kindlike.doctor import (
     PreflightError,
     allow_no_limits_from_env,
     exit_code,
+    host,
     preflight,
     render_json,
     render_text,
     run_doctor,
 )
 from kindlike.doctor import checks as c
-from kindlike.doctor import host
 from kindlike.doctor.probe import PROBE_LABEL, SCRIPT, run_probe
-from kindlike.engines.common import SdkEngine
 from kindlike.engines.base import EngineInfo
+from kindlike.engines.common import SdkEngine
 from kindlike.status import Status
 from tests.unit.test_doctor_checks import HYBRID_MOUNTINFO, PORT80
 

@@ -6,10 +6,11 @@ import dataclasses
 import pytest
 import yaml
 
+from kindlike.cluster.versions import VersionError, kubeadm_api_version
 from kindlike.config.patches import PatchError
 from kindlike.config.types import PatchJSON6902
 from kindlike.create import kubeadm
-from kindlike.create.kubeadm import KubeadmConfigError, KubeadmInput, describe, kubeadm_api_version, render
+from kindlike.create.kubeadm import KubeadmConfigError, KubeadmInput, describe, render
 
 
 def make(version: str = "v1.20.2", **kw) -> KubeadmInput:
@@ -68,7 +69,7 @@ def test_api_version_bands(version, expected):
 
 
 def test_unparsable_version_is_an_error():
-    with pytest.raises(KubeadmConfigError):
+    with pytest.raises(VersionError):
         kubeadm_api_version("latest")
 
 

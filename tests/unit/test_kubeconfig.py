@@ -14,7 +14,6 @@ import yaml
 from kindlike import kubeconfig as kc
 from kindlike.errors import KindlikeError
 
-
 ADMIN = """\
 apiVersion: v1
 kind: Config

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kindlike.create.provision import node_addresses
+from kindlike.cluster.loadbalancer import render_config
+from kindlike.cluster.nodes import node_addresses
 from kindlike.errors import EngineError
-from kindlike.loadbalancer import render_config
 
 
 def test_node_addresses_skip_the_gateway_and_follow_plan_order():
@@ -86,7 +86,7 @@ def _pod(name, ready):
 
 
 def test_only_the_coredns_pods_not_ready_after_a_boot_are_made_again():
-    from kindlike.lifecycle import restart_dns_stalled_at_boot
+    from kindlike.cluster.boot import restart_dns_stalled_at_boot
 
     cp = _ControlPlane([_pod("coredns-a", True), _pod("coredns-b", False), {"metadata": {"name": "coredns-c"}}])
     restart_dns_stalled_at_boot(cp)

@@ -12,18 +12,18 @@ from pathlib import Path
 import pytest
 
 from kindlike import constants
+from kindlike.cluster.versions import kubeadm_api_version
 from kindlike.errors import KindlikeError
 from kindlike.nodeimage import build as nb
-from kindlike.nodeimage import build_node_image, make_plan, metadata_from_labels
+from kindlike.nodeimage import build_node_image, files, make_plan, metadata_from_labels
 from kindlike.nodeimage.components import DEFAULT_KUBERNETES
+from kindlike.nodeimage.files import sha256_file
 from kindlike.nodeimage.plan import (
-    DEBIAN_SOURCE_VERSION,
     OFFLINE_BASE_IMAGE,
     PINNED_KINDEST,
     REQUIRED_BINARIES,
     NodeImageError,
-    kubeadm_api_for,
-    normalize_version,
+    release_version,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,17 +137,17 @@ def test_binaries_are_not_online(tmp_path):
 
 
 def test_version_helpers():
-    assert normalize_version("1.20.2") == "v1.20.2"
-    assert kubeadm_api_for("v1.20.2") == "kubeadm.k8s.io/v1beta2"
-    assert kubeadm_api_for("v1.22.0") == "kubeadm.k8s.io/v1beta2"
-    assert kubeadm_api_for("v1.23.0") == "kubeadm.k8s.io/v1beta3"
-    assert kubeadm_api_for("v1.30.9") == "kubeadm.k8s.io/v1beta3"
-    assert kubeadm_api_for("v1.31.4") == "kubeadm.k8s.io/v1beta4"
+    assert release_version("1.20.2") == "v1.20.2"
+    assert kubeadm_api_version("v1.20.2") == "kubeadm.k8s.io/v1beta2"
+    assert kubeadm_api_version("v1.22.0") == "kubeadm.k8s.io/v1beta2"
+    assert kubeadm_api_version("v1.23.0") == "kubeadm.k8s.io/v1beta3"
+    assert kubeadm_api_version("v1.30.9") == "kubeadm.k8s.io/v1beta3"
+    assert kubeadm_api_version("v1.31.4") == "kubeadm.k8s.io/v1beta4"
 
 
 # ------------------------------------------------------------------ places
 def test_data_root_is_the_checkout():
-    root = nb.data_root()
+    root = files.data_root()
     assert (root / "images" / "node" / "files" / "usr" / "local" / "bin" / "entrypoint").is_file()
     assert (root / "images" / "offline" / "Dockerfile").is_file()
     assert (root / "Dockerfile").is_file()
@@ -158,18 +158,18 @@ def test_data_root_env_override(tmp_path, monkeypatch):
         (tmp_path / d).mkdir(parents=True)
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     monkeypatch.setenv("KINDLIKE_DATA_DIR", str(tmp_path))
-    assert nb.data_root() == tmp_path
+    assert files.data_root() == tmp_path
 
 
 def test_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("KINDLIKE_CACHE_DIR", str(tmp_path / "c"))
-    assert nb.cache_dir() == tmp_path / "c"
+    assert files.cache_dir() == tmp_path / "c"
     monkeypatch.delenv("KINDLIKE_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert nb.cache_dir() == tmp_path / "xdg" / "kindlike"
+    assert files.cache_dir() == tmp_path / "xdg" / "kindlike"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert nb.cache_dir() == tmp_path / "home" / ".cache" / "kindlike"
+    assert files.cache_dir() == tmp_path / "home" / ".cache" / "kindlike"
 
 
 def test_pyproject_ships_the_build_files():
@@ -314,10 +314,10 @@ def test_binaries_current_needs_matching_script(tmp_path):
     for n in REQUIRED_BINARIES + ("pause",):
         (out / "bin" / n).write_text("")
         (out / "bin" / n).chmod(0o755)
-    info = {"script_sha256": nb._sha256(script), "only": ""}
+    info = {"script_sha256": sha256_file(script), "only": ""}
     (out / "build-info.json").write_text(json.dumps(info))
     assert nb._binaries_current(out, script)
     script.write_text("echo v2\n")
     assert not nb._binaries_current(out, script)
-    (out / "build-info.json").write_text(json.dumps(dict(info, script_sha256=nb._sha256(script), only="pause")))
+    (out / "build-info.json").write_text(json.dumps(dict(info, script_sha256=sha256_file(script), only="pause")))
     assert not nb._binaries_current(out, script)

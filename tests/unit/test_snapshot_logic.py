@@ -8,11 +8,11 @@ import tarfile
 
 import pytest
 
+from kindlike import snapshot
 from kindlike.constants import LABEL_NODE_NAME, LABEL_SNAPSHOT, LABEL_SNAPSHOT_INFO
 from kindlike.create.provision import node_plans, node_spec
 from kindlike.engines.base import EngineInfo, ImageRecord
 from kindlike.errors import SnapshotError
-from kindlike import snapshot
 
 
 def _snap(roles=("control-plane", "worker", "worker")) -> snapshot.Snapshot:

@@ -1,11 +1,11 @@
-"""What `--wait` awaits (kindlike.usable), on API documents: the order of
+"""What `--wait` awaits (kindlike.cluster.usable), on API documents: the order of
 the stages, fresh heartbeats and container starts after a start, DaemonSets
 of kube-* namespaces only, and the DNS message it sends and accepts."""
 from __future__ import annotations
 
 import struct
 
-from kindlike import usable
+from kindlike.cluster import usable
 
 T0 = "2026-12-03T10:00:00Z"
 T1 = "2026-12-03T10:05:00Z"

@@ -25,11 +25,19 @@ from pathlib import Path
 import pytest
 
 import kindlike as kl
+from kindlike.cluster.nodes import Node, cluster_labels, control_planes, delete_cluster, list_nodes
 from kindlike.load import import_archive
-from kindlike.runtime import Node, cluster_labels, control_planes, delete_cluster, list_nodes
 from tests.e2e import cluster_checks as checks
-from tests.e2e.helpers import (NODEPORT, PVC, cli_env, kindlike, kubectl_bin, kubectl_for, print_kubelet_errors,
-                               workloads)
+from tests.e2e.helpers import (
+    NODEPORT,
+    PVC,
+    cli_env,
+    kindlike,
+    kubectl_bin,
+    kubectl_for,
+    print_kubelet_errors,
+    workloads,
+)
 from tests.engine_fixtures import connect, install_user_venv, user_dir
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import kindlike
-from kindlike.runtime import cluster_labels
+from kindlike.cluster.nodes import cluster_labels
 from tests.e2e.helpers import derived_image
 
 pytestmark = pytest.mark.e2e

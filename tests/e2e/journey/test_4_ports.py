@@ -23,9 +23,9 @@ import urllib.request
 
 import pytest
 
+from kindlike.cluster.nodes import cluster_labels
 from kindlike.constants import LABEL_ROLE, ROLE_PORT_FORWARDER
 from kindlike.engines.common import pick_free_port
-from kindlike.runtime import cluster_labels
 from tests.conftest import REPO
 from tests.e2e.helpers import retry, wait_until
 

@@ -12,8 +12,8 @@ import time
 import pytest
 import yaml
 
-from kindlike.runtime import cluster_labels, list_nodes, network_name
-from kindlike.usable import wait_usable
+from kindlike.cluster.nodes import cluster_labels, list_nodes, network_name
+from kindlike.cluster.usable import wait_usable
 from tests.e2e.helpers import http_from_pod, ready_nodes, retry
 from tests.e2e.journey.test_4_ports import answers, get
 from tests.engine_fixtures import connect, restart_engine

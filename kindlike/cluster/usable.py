@@ -26,9 +26,9 @@ import time
 from datetime import datetime
 from typing import Callable
 
-from kindlike.create.bootstrap import kubectl  # the one admin kubectl in a node
+from kindlike.cluster.kubectl import kubectl
+from kindlike.cluster.nodes import Node
 from kindlike.errors import ClusterError
-from kindlike.runtime import Node
 
 DNS_NAME = "kubernetes.default.svc.cluster.local"
 # Each look is a `docker exec` of kubectl in the control plane: about 0.25

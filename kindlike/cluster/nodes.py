@@ -8,11 +8,14 @@ use `Node`, so they never know which engine runs it (kind's nodes.Node).
 """
 from __future__ import annotations
 
+import ipaddress
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kindlike.constants import (
+    LABEL_ADDRESS,
     LABEL_CLUSTER,
     LABEL_ROLE,
     NAME_PREFIX,
@@ -21,7 +24,7 @@ from kindlike.constants import (
     ROLE_WORKER,
     VAR_VOLUME_SUFFIX,
 )
-from kindlike.errors import ClusterError, ExecError
+from kindlike.errors import ClusterError, EngineError, ExecError
 
 if TYPE_CHECKING:  # annotations only: `kindlike get`/`delete` need no engine types loaded
     from kindlike.engines.base import Engine, ExecResult
@@ -165,6 +168,38 @@ def refuse_existing(engine: Engine, cluster: str) -> None:
     if node_container_names(engine, cluster):
         raise ClusterError(f"cluster {cluster!r} already exists",
                            fix=f"delete it first (kindlike delete cluster --name {cluster}) or pick another --name")
+
+
+# -- addresses ----------------------------------------------------------------
+
+def node_addresses(subnet: str, count: int) -> list[str]:
+    """Fixed addresses for the nodes, in plan order: the subnet's hosts after
+    the first, which both engines give the bridge (the gateway).
+
+    Fixed because a restart must not move a node: its address is in the API
+    server's certificate, in etcd's peer URLs and in the kubelet's --node-ip,
+    and engines hand addresses out again in whatever order nodes restart
+    (kind re-points its manifests at boot instead, which cannot mend etcd's
+    member list: kind #1689)."""
+    hosts = itertools.islice(ipaddress.ip_network(subnet, strict=False).hosts(), 1, 1 + count)
+    out = [str(h) for h in hosts]
+    if len(out) < count:
+        raise EngineError(f"network subnet {subnet} has room for {len(out)} nodes, not {count}")
+    return out
+
+
+def free_address(engine: Engine, cluster: str) -> str:
+    """An address on the cluster network that no container of the cluster
+    holds, running or stopped (their LABEL_ADDRESS): a container started with
+    an engine-picked address could take a stopped node's, which then cannot
+    start again."""
+    used = {c.labels.get(LABEL_ADDRESS) for c in engine.list_containers(cluster_labels(cluster))}
+    hosts = ipaddress.ip_network(engine.network_subnet(network_name(cluster)), strict=False).hosts()
+    next(hosts, None)  # the gateway
+    for h in hosts:
+        if str(h) not in used:
+            return str(h)
+    raise EngineError(f"the network of cluster {cluster} has no free address left")
 
 
 # -- deletion -----------------------------------------------------------------

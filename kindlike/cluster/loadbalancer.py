@@ -1,6 +1,5 @@
 """The external load balancer of a cluster with several control planes
-(kind's `<cluster>-external-load-balancer`): its image, its container plan
-and its haproxy configuration.
+(kind's `<cluster>-external-load-balancer`): its haproxy configuration.
 
 The image is the helper image (kindlike.helperimage: haproxy from Debian).
 The container publishes the API server on apiServerAddress:apiServerPort;
@@ -10,10 +9,9 @@ again at every `start`, so it follows the set of control planes.
 """
 from __future__ import annotations
 
-from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_LOAD_BALANCER
+from kindlike.cluster.nodes import Node
+from kindlike.constants import API_SERVER_CONTAINER_PORT
 from kindlike.errors import KindlikeError
-from kindlike.helperimage import ensure_image, image_tag  # noqa: F401  (create ensures it here)
-from kindlike.runtime import Node
 
 CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
 
@@ -54,16 +52,3 @@ def configure(lb: Node, control_planes: list[Node]) -> None:
         raise KindlikeError(f"control plane {', '.join(missing)} has no address on the cluster network")
     lb.write_file(CONFIG_PATH, render_config(servers))
     lb.exec("sh", "-c", "kill -USR2 1")
-
-
-def plan(cluster: str, cfg):
-    """The load balancer's container plan, or None with one control plane."""
-    from kindlike.config.naming import load_balancer_name
-    from kindlike.create.provision import NodePlan
-    from kindlike.engines.base import PortSpec
-
-    if len(cfg.control_planes()) < 2:
-        return None
-    net = cfg.networking
-    return NodePlan(load_balancer_name(cluster), ROLE_LOAD_BALANCER, image_tag(),
-                    api_server=PortSpec(API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address, "TCP"))
