@@ -495,7 +495,7 @@ def _cached_kubectl(cp: Node) -> Path:
     image, keyed by the Kubernetes version and the node image's ID, and check
     it runs here."""
     version = cp.output("cat", NODE_VERSION_FILE, check=False).strip() or "unknown"
-    image = str(cp.engine.inspect(cp.name).get("Image") or "")
+    image = cp.engine.container(cp.name).image_id
     key = hashlib.sha256(image.encode()).hexdigest()[:12] if image else "noimage"
     safe_version = re.sub(r"[^A-Za-z0-9._+-]", "_", version)
     dest = cache_dir() / "kubectl" / f"{safe_version}-{key}" / "kubectl"

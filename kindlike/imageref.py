@@ -1,4 +1,5 @@
-"""Image references as containerd, Docker and Podman spell them."""
+"""Image references as containerd, Docker and Podman spell them: the one
+place that knows Podman names a local image localhost/NAME."""
 from __future__ import annotations
 
 
@@ -28,3 +29,13 @@ def podman_local_name(ref: str) -> str | None:
     if not full.startswith("docker.io/"):
         return None
     return "localhost/" + full[len("docker.io/"):].removeprefix("library/")
+
+
+def docker_hub_alias(name: str) -> str | None:
+    """Podman saves local images as localhost/NAME; a pod spec saying NAME
+    means docker.io/NAME to the kubelet. Tag the image under that name too so
+    the same manifest works whichever engine the image came from."""
+    if name.startswith("localhost/"):
+        rest = name[len("localhost/"):]
+        return f"docker.io/{rest}" if "/" in rest else f"docker.io/library/{rest}"
+    return None

@@ -27,7 +27,7 @@ from kindlike.cluster.nodes import Node
 from kindlike.constants import CTR
 from kindlike.engines.base import Engine
 from kindlike.errors import ClusterError, KindlikeError
-from kindlike.imageref import normalize_ref, podman_local_name
+from kindlike.imageref import docker_hub_alias, normalize_ref, podman_local_name
 
 
 class ImageNotFoundError(KindlikeError):
@@ -78,16 +78,6 @@ def import_archive_data(n: Node, data: bytes) -> list[str]:
 def imported_names(ctr_output: str) -> list[str]:
     """Names from `ctr images import` output ("unpacking NAME (sha256:...)...")."""
     return [m.group(1) for m in re.finditer(r"^unpacking (\S+) \(sha256:", ctr_output, re.M)]
-
-
-def docker_hub_alias(name: str) -> str | None:
-    """Podman saves local images as localhost/NAME; a pod spec saying NAME
-    means docker.io/NAME to the kubelet. Tag the image under that name too so
-    the same manifest works whichever engine the image came from."""
-    if name.startswith("localhost/"):
-        rest = name[len("localhost/"):]
-        return f"docker.io/{rest}" if "/" in rest else f"docker.io/library/{rest}"
-    return None
 
 
 def node_images(node: Node) -> list[str]:

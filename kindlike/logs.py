@@ -86,7 +86,7 @@ def collect_node(node: Node, dest: Path) -> list[str]:
         problems.append(f"{node.name}: {what}: {msg.splitlines()[0] if msg else ''}")
 
     try:
-        (dest / "inspect.json").write_text(json.dumps(engine.inspect(node.name), indent=2, default=str) + "\n")
+        (dest / "inspect.json").write_text(engine.inspect_text(node.name))
     except Exception as e:
         note("inspect", e)
     try:
@@ -96,8 +96,7 @@ def collect_node(node: Node, dest: Path) -> list[str]:
 
     running = True
     try:
-        state = engine.inspect(node.name).get("State") or {}
-        running = bool(state.get("Running", True)) if isinstance(state, dict) else True
+        running = engine.container(node.name).running
     except Exception:
         pass
     if not running:

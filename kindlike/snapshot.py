@@ -283,28 +283,29 @@ def save(engine, cluster: str, name: str, note=lambda line: None, *, restart: bo
         raise SnapshotError(f"cluster {cluster!r} has {len(cps)} control planes; a snapshot holds clusters with one "
                            "(etcd's member list names every member's address, which a copy cannot keep)",
                            fix="save a cluster with a single control plane")
-    attrs = {n.name: engine.inspect(n.name) for n in nodes}
+    records = {n.name: engine.container(n.name) for n in nodes}
     try:
-        kubernetes = image_info(engine, attrs[cps[0].name].get("Image", "")).kubernetes_version
+        kubernetes = image_info(engine, records[cps[0].name].image_id).kubernetes_version
     except Exception:  # noqa: BLE001 - only shown by `snapshot list`
         kubernetes = ""
     snap = Snapshot(name, cluster, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), kubernetes,
                     engine_kind(engine), len(nodes))
     for i, n in enumerate(nodes):
-        a = attrs[n.name]
-        labels = (a.get("Config") or {}).get("Labels") or {}
+        r = records[n.name]
+        labels = r.labels
         snap.nodes.append(SnapshotNode(
             i, n.role, labels.get(LABEL_NODE_NAME) or n.name, n.name[len(cluster) + 1:],
             labels.get(LABEL_ADDRESS) or n.ip, "",
-            _api_address(engine, n) if n.role == ROLE_CONTROL_PLANE else "", _bind_mounts(a)))
-    was_running = any(a.get("State", {}).get("Running") for a in attrs.values())
+            _api_address(engine, n) if n.role == ROLE_CONTROL_PLANE else "",
+            [{"hostPath": m.source, "containerPath": m.destination, "readOnly": m.read_only} for m in r.mounts]))
+    was_running = any(r.running for r in records.values())
     if was_running:
         note(f"stopping cluster {cluster!r} for the copy")
         quiesce(nodes)
         lifecycle.stop_cluster(engine, cluster)
     try:
         with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            list(pool.map(lambda sn: _save_node(engine, cluster, snap, sn, attrs), snap.nodes))
+            list(pool.map(lambda sn: _save_node(engine, cluster, snap, sn, records), snap.nodes))
     except BaseException:
         for sn in snap.nodes:
             if sn.image:
@@ -334,10 +335,9 @@ def quiesce(nodes) -> None:
         list(pool.map(stop, nodes))
 
 
-def _save_node(engine, cluster: str, snap: Snapshot, sn: SnapshotNode, attrs: dict) -> None:
+def _save_node(engine, cluster: str, snap: Snapshot, sn: SnapshotNode, records: dict) -> None:
     container = f"{cluster}-{sn.suffix}"
-    cfg = attrs[container].get("Config") or {}
-    sn.entrypoint, sn.command = _argv(cfg.get("Entrypoint")), _argv(cfg.get("Cmd"))
+    sn.entrypoint, sn.command = records[container].entrypoint, records[container].command
     repo = f"{REPOSITORY}/{snap.name}"
     part = engine.commit(container, repo, f"{sn.suffix}.part", [])
     step = f"{container}-snapshot-step"
@@ -368,30 +368,11 @@ def _save_node(engine, cluster: str, snap: Snapshot, sn: SnapshotNode, attrs: di
         engine.remove_image(f"{repo}:{sn.suffix}.part")
 
 
-def _argv(value) -> list[str]:
-    """An inspect's Entrypoint or Cmd: a list (Docker), or under Podman 4 a
-    string of the words joined by spaces."""
-    import shlex
-
-    if not value:
-        return []
-    return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
-
-
 def _api_address(engine, node) -> str:
     try:
         return engine.published_port(node.name, API_SERVER_CONTAINER_PORT)[0]
     except Exception:  # noqa: BLE001 - stopped or not published: the default then
         return ""
-
-
-def _bind_mounts(attrs: dict) -> list[dict]:
-    out = []
-    for m in attrs.get("Mounts") or []:
-        if m.get("Type") == "bind" and m.get("Destination") not in ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf"):
-            out.append({"hostPath": m.get("Source", ""), "containerPath": m.get("Destination", ""),
-                        "readOnly": not m.get("RW", True)})
-    return out
 
 
 # -- copies ----------------------------------------------------------------------

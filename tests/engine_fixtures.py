@@ -208,7 +208,7 @@ def restart_engine(kind: str, engine, cluster: str) -> None:
         pids = [int(p) for p in subprocess.run(["pgrep", "-u", str(rootless_uid()), "-x", "dockerd"],
                                               capture_output=True, text=True).stdout.split()]
     else:
-        pids = [int(engine.inspect(c.name)["State"]["Pid"])
+        pids = [engine.container(c.name).pid
                 for c in engine.list_containers(cluster_labels(cluster), all=False)]
     assert pids, f"nothing of {kind} to restart"
     sig = signal.SIGKILL if kind.endswith("podman") else signal.SIGTERM

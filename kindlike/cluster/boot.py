@@ -18,10 +18,10 @@ def wait_for_systemd(node: Node, timeout: float) -> None:
     delay = 0.1
     last = ""
     while True:
-        state = node.engine.inspect(node.name).get("State") or {}
-        if not state.get("Running", False):
+        record = node.engine.container(node.name)
+        if not record.running:
             tail = node.engine.logs(node.name, tail=15).strip()
-            raise EngineError(f"node {node.name} exited during boot (exit code {state.get('ExitCode')})"
+            raise EngineError(f"node {node.name} exited during boot (exit code {record.exit_code})"
                               + (f":\n{tail}" if tail else ""))
         res = node.exec("systemctl", "is-system-running", check=False)
         last = res.stdout.strip() or res.stderr.strip()

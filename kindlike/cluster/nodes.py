@@ -65,7 +65,7 @@ class Node:
 
     @property
     def running(self) -> bool:
-        return bool(self.engine.inspect(self.name).get("State", {}).get("Running"))
+        return self.engine.container(self.name).running
 
     @property
     def ip(self) -> str:

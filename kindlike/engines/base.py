@@ -94,6 +94,33 @@ class Container:
 
 
 @dataclass(frozen=True)
+class BindMount:
+    """A host path mounted into a container."""
+
+    source: str
+    destination: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    """One container as the engine describes it, engine-neutral: the facts
+    cluster code needs (the engine's own document stays in engines/)."""
+
+    name: str
+    id: str
+    image_id: str
+    state: str  # running, exited, created, ...
+    running: bool
+    exit_code: int
+    pid: int  # 0 when not running
+    labels: dict[str, str]
+    entrypoint: list[str]
+    command: list[str]
+    mounts: list[BindMount]  # bind mounts only; volumes are the engine's
+
+
+@dataclass(frozen=True)
 class ImageRecord:
     """An image as listed by the engine."""
 
@@ -161,8 +188,13 @@ class Engine(abc.ABC):
         """Containers carrying every given label (value None = any value)."""
 
     @abc.abstractmethod
-    def inspect(self, name: str) -> dict:
-        """The engine's raw inspect document for a container."""
+    def container(self, name: str) -> ContainerRecord:
+        """What the engine knows of a container; EngineError when there is none."""
+
+    @abc.abstractmethod
+    def inspect_text(self, name: str) -> str:
+        """The engine's own description of a container, as JSON text, for a
+        person to read (export logs); code reads `container()`."""
 
     @abc.abstractmethod
     def container_ips(self, name: str, network: str) -> tuple[str, str]:

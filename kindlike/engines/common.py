@@ -7,14 +7,25 @@ container object lives here once.
 from __future__ import annotations
 
 import io
+import json
 import secrets
+import shlex
 import socket
 import tarfile
 from pathlib import Path, PurePosixPath
 
 import tenacity
 
-from kindlike.engines.base import ContainerNotCreated, Engine, ExecResult, ImageRecord, MountSpec, PortSpec
+from kindlike.engines.base import (
+    BindMount,
+    ContainerNotCreated,
+    ContainerRecord,
+    Engine,
+    ExecResult,
+    ImageRecord,
+    MountSpec,
+    PortSpec,
+)
 from kindlike.errors import EngineError
 
 # Engine daemons occasionally answer 5xx or drop a connection while busy
@@ -72,6 +83,32 @@ def published_from_inspect(attrs: dict, container_port: int, protocol: str) -> t
         if b.get("HostPort"):
             return (b.get("HostIp") or "0.0.0.0", int(b["HostPort"]))
     raise EngineError(f"port {container_port}/{protocol} of {attrs.get('Name', '?').lstrip('/')} is not published")
+
+
+def _argv(value) -> list[str]:
+    """An inspect's Entrypoint or Cmd: a list (Docker), or under Podman 4 a
+    string of the words joined by spaces."""
+    if not value:
+        return []
+    return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
+
+
+# Mounts both engines add to every container, not the user's.
+_ENGINE_MOUNTS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
+def record_from_inspect(attrs: dict) -> ContainerRecord:
+    state = attrs.get("State") or {}
+    cfg = attrs.get("Config") or {}
+    mounts = [BindMount(m.get("Source", ""), m.get("Destination", ""), not m.get("RW", True))
+              for m in attrs.get("Mounts") or []
+              if m.get("Type") == "bind" and m.get("Destination") not in _ENGINE_MOUNTS]
+    return ContainerRecord(
+        name=(attrs.get("Name") or "").lstrip("/"), id=attrs.get("Id", ""), image_id=str(attrs.get("Image") or ""),
+        state=str(state.get("Status", "")), running=bool(state.get("Running")),
+        exit_code=int(state.get("ExitCode") or 0), pid=int(state.get("Pid") or 0),
+        labels=dict(cfg.get("Labels") or {}), entrypoint=_argv(cfg.get("Entrypoint")), command=_argv(cfg.get("Cmd")),
+        mounts=mounts)
 
 
 def ips_from_inspect(attrs: dict, network: str) -> tuple[str, str]:
@@ -179,14 +216,20 @@ class SdkEngine(Engine):
                     raise
         return names
 
-    def inspect(self, name: str) -> dict:
+    def _attrs(self, name: str) -> dict:
         return self._container(name).attrs
 
+    def container(self, name: str) -> ContainerRecord:
+        return record_from_inspect(self._attrs(name))
+
+    def inspect_text(self, name: str) -> str:
+        return json.dumps(self._attrs(name), indent=2, default=str) + "\n"
+
     def container_ips(self, name: str, network: str) -> tuple[str, str]:
-        return ips_from_inspect(self.inspect(name), network)
+        return ips_from_inspect(self._attrs(name), network)
 
     def published_port(self, name: str, container_port: int, protocol: str = "TCP") -> tuple[str, int]:
-        return published_from_inspect(self.inspect(name), container_port, protocol)
+        return published_from_inspect(self._attrs(name), container_port, protocol)
 
     def exec(self, name, cmd, *, stdin=None, env=None, timeout=None) -> ExecResult:
         c = self._container(name)

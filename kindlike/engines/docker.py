@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import docker
@@ -201,14 +202,12 @@ class DockerEngine(SdkEngine):
             self.client.images.load(f)
 
     def save_images(self, refs: list[str], dest: Path) -> None:
-        # /images/get with several names writes one archive holding all of
-        # them (docker-py only wraps the single-image form).
-        api = self.client.api
-        res = api._get(api._url("/images/get"), params={"names": refs}, stream=True)
-        api._raise_for_status(res)
-        with open(dest, "wb") as f:
-            for chunk in res.iter_content(1 << 20):
-                f.write(chunk)
+        # One archive holding every image (shared layers once): docker-py
+        # only wraps the single-image form of the API, the CLI has both.
+        res = subprocess.run([*self.build_command(), "save", "-o", str(dest), *refs], capture_output=True,
+                             text=True, timeout=1800)
+        if res.returncode != 0:
+            raise EngineError(f"docker save {' '.join(refs)} failed: {res.stderr.strip()[-300:]}")
 
     def build_command(self) -> list[str]:
         return ["docker", "-H", self.host]

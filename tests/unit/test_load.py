@@ -11,7 +11,8 @@ import pytest
 
 import kindlike
 from kindlike import load
-from kindlike.load import docker_hub_alias, imported_names
+from kindlike.imageref import docker_hub_alias
+from kindlike.load import imported_names
 
 
 @pytest.mark.parametrize("ref,full", [
