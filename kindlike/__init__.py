@@ -12,6 +12,8 @@ The names below are imported on first use, so `import kindlike` (and every
 `kindlike` command, which imports this package first) stays fast: the API
 pulls in YAML and the engine SDKs.
 """
+import importlib
+
 from kindlike.version import __version__
 
 # name -> module that defines it
@@ -44,7 +46,6 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'kindlike' has no attribute {name!r}")
-    import importlib
 
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value

@@ -36,6 +36,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -43,17 +44,26 @@ import yaml
 
 from kindlike import load as _load
 from kindlike import logs as _logs
+from kindlike import ports, snapshot
 from kindlike.cluster.nodes import Node, cluster_labels, delete_cluster, list_clusters, list_nodes
+from kindlike.config import load_config, load_config_text
+from kindlike.config.naming import resolve_cluster_name
 from kindlike.config.types import ClusterConfig
 from kindlike.constants import ADMIN_CONF, NODE_KUBECTL, NODE_VERSION_FILE, ROLE_CONTROL_PLANE, ROLE_WORKER
+from kindlike.create.pipeline import CreateOptions, create_cluster
+from kindlike.create.plan import dry_run
 from kindlike.duration import parse_wait  # noqa: F401  (part of the API)
 from kindlike.engines.base import Engine
-from kindlike.errors import ClusterError, KindlikeError
+from kindlike.engines.detect import get_engine
+from kindlike.errors import ClusterError, KindlikeError, SnapshotError
+from kindlike.kubeconfig import cluster_kubeconfig, remove_cluster_entries
+from kindlike.lbservices import Controller
+from kindlike.lifecycle import cluster_state, start_cluster, stop_cluster
 from kindlike.load import LoadResult
 from kindlike.nodeimage.files import cache_dir  # noqa: F401  (one cache for builds and kubectl)
 from kindlike.status import Status
 
-__all__ = ["Cluster", "ClusterNotFoundError", "KubectlError", "clusters", "ConfigSource", "snapshots",
+__all__ = ["Cluster", "ClusterNotFoundError", "KubectlError", "clusters", "ConfigSource", "plan", "snapshots",
            "ensure_snapshot", "delete_snapshot"]
 
 ConfigSource = str | os.PathLike | Mapping[str, Any] | ClusterConfig | None
@@ -116,7 +126,8 @@ class Cluster:
     def create(cls, name: str | None = None, *, config: ConfigSource = None, image: str | None = None,
                wait: str | float | None = "5m", retain: bool = False, kubeconfig: str | os.PathLike | None = None,
                provider: str | None = None, engine: Engine | None = None, keep: bool = False,
-               verbose: bool = False, from_snapshot: str | None = None) -> "Cluster":
+               verbose: bool = False, from_snapshot: str | None = None, allow_no_resource_limits: bool = False,
+               status: Status | None = None, details: bool = False) -> "Cluster":
         """Create a cluster and return it, as `kindlike create cluster` does.
 
         name: else $KINDLIKE_CLUSTER_NAME, else the config's name, else "kindlike".
@@ -132,16 +143,16 @@ class Cluster:
         verbose: print the step lines to stderr.
         from_snapshot: start it from this snapshot (see ensure_snapshot) instead
             of bootstrapping it; config and image then come from the snapshot.
+        allow_no_resource_limits: under a rootless engine that cannot limit
+            resources (cgroup v1), create anyway, with a warning.
+        status: where the step lines go (kindlike.status.Status; the CLI's);
+            default: stderr when verbose, else nowhere. details: kubeadm's
+            preflight report and other detail lines among them.
 
         Raises ConfigError, ClusterError (e.g. it already exists), StepError
         (a step failed; the nodes are removed unless retain), EngineError.
         """
-        from kindlike.config.naming import resolve_cluster_name
-        from kindlike.create.pipeline import CreateOptions, create_cluster
-
         if from_snapshot and (config is not None or image):
-            from kindlike.errors import SnapshotError
-
             raise SnapshotError("from_snapshot cannot be combined with config or image: the snapshot holds the "
                               "nodes, their configuration and image")
         cfg, warnings = load_config_source(config)
@@ -150,13 +161,17 @@ class Cluster:
         name = resolve_cluster_name(name, os.environ, cfg.name or None, cfg)
         self = cls(name, engine=engine, provider=provider, kubeconfig=kubeconfig)
         try:
-            status = Status(quiet=not verbose)
+            status = status or Status(quiet=not verbose)
             for w in warnings:
                 status.line(f"WARNING: {w}")
+            status.line(f'Creating cluster "{name}"' + (f' from snapshot "{from_snapshot}"' if from_snapshot else "")
+                        + " ...")
             target = self._merged_kubeconfig or self._private_dir() / "kubeconfig"
             res = create_cluster(self.engine, CreateOptions(name=name, config=cfg, retain=retain,
                                                             wait=parse_wait(wait), kubeconfig=str(target),
-                                                            status=status, from_snapshot=from_snapshot))
+                                                            status=status, from_snapshot=from_snapshot,
+                                                            allow_no_resource_limits=allow_no_resource_limits,
+                                                            verbose=details))
         except BaseException:
             self.close()
             raise
@@ -171,8 +186,6 @@ class Cluster:
         """An existing cluster (name default: $KINDLIKE_CLUSTER_NAME, else
         "kindlike"). kubeconfig: the file delete() removes the cluster's
         entries from. Raises ClusterNotFoundError."""
-        from kindlike.config.naming import resolve_cluster_name
-
         self = cls(resolve_cluster_name(name, os.environ, None), engine=engine, provider=provider,
                    kubeconfig=kubeconfig)
         try:
@@ -189,8 +202,6 @@ class Cluster:
     def engine(self) -> Engine:
         """The engine running the nodes (connected on first use)."""
         if self._engine is None:
-            from kindlike.engines.detect import get_engine
-
             self._engine = get_engine(self._provider)
         return self._engine
 
@@ -225,18 +236,20 @@ class Cluster:
     @property
     def kubeconfig(self) -> str:
         """The kubeconfig (YAML) to reach the API server from this host."""
-        from kindlike.kubeconfig import cluster_kubeconfig
-
         self._require()
         return cluster_kubeconfig(self.engine, self.name)
 
     @property
     def internal_kubeconfig(self) -> str:
         """The kubeconfig for use inside the cluster network (server = the control plane's name)."""
-        from kindlike.kubeconfig import cluster_kubeconfig
-
         self._require()
         return cluster_kubeconfig(self.engine, self.name, internal=True)
+
+    @property
+    def merged_kubeconfig(self) -> Path | None:
+        """The kubeconfig file the cluster's entries were merged into (create's
+        or get's kubeconfig=), or None."""
+        return self._merged_kubeconfig
 
     @property
     def kubeconfig_path(self) -> Path:
@@ -323,21 +336,15 @@ class Cluster:
         """Publish host_port (0: a free one) forwarded to container_port of
         `node` (default: the first control plane), e.g. a NodePort, without
         touching the nodes; returns the kindlike.ports.Mapping (its host_port)."""
-        from kindlike import ports
-
         return ports.add(self.engine, self.name, host_port, container_port, protocol.lower(), node=node,
                          address=address)
 
     def exposed(self) -> list:
         """The host ports published after create (kindlike.ports.Mapping)."""
-        from kindlike import ports
-
         return ports.list_mappings(self.engine, self.name)
 
     def unexpose(self, host_port: int, protocol: str = "tcp"):
         """Stop publishing one host port; the others are not touched."""
-        from kindlike import ports
-
         return ports.remove(self.engine, self.name, host_port, protocol.lower())
 
     @contextlib.contextmanager
@@ -348,10 +355,6 @@ class Cluster:
             with c.load_balancer_services():
                 c.kubectl("expose", "deployment", "web", "--type=LoadBalancer", "--port=8080")
         """
-        import threading
-
-        from kindlike.lbservices import Controller
-
         self._require()
         ctl = Controller(self.engine, self.name, address=address)
         stop = threading.Event()
@@ -373,15 +376,11 @@ class Cluster:
     @property
     def state(self) -> str:
         """"running", "stopped", "partly running (N/M)", or "" when it does not exist."""
-        from kindlike.lifecycle import cluster_state
-
         return cluster_state(self.engine, self.name)
 
     def stop(self, timeout: int = 60) -> None:
         """Stop every node (and the load balancer): CPU and memory are freed,
         nothing is deleted. Raises ClusterNotFoundError."""
-        from kindlike.lifecycle import stop_cluster
-
         self._require()
         stop_cluster(self.engine, self.name, timeout=timeout)
 
@@ -389,8 +388,6 @@ class Cluster:
         """Start a stopped cluster; returns once the API server answers, and
         with `wait` (as in create) once every node is Ready again. The
         kubeconfig is updated if the API server's host port changed."""
-        from kindlike.lifecycle import start_cluster
-
         self._require()
         target = self._merged_kubeconfig or self._kubeconfig_file or self._private_dir() / "kubeconfig"
         start_cluster(self.engine, self.name, wait=parse_wait(wait), kubeconfig=str(target))
@@ -401,8 +398,6 @@ class Cluster:
     def save_snapshot(self, name: str, *, restart: bool = True):
         """Save the cluster as snapshot `name` (kindlike.snapshot.Snapshot);
         a running cluster is stopped for the copy and, with `restart`, started again."""
-        from kindlike import snapshot
-
         self._require()
         return snapshot.save(self.engine, self.name, name, restart=restart)
 
@@ -410,8 +405,6 @@ class Cluster:
     def delete(self) -> bool:
         """Delete the nodes, volumes, network and the kubeconfig entries this
         object merged; True when something existed. Deleting twice is fine."""
-        from kindlike.kubeconfig import remove_cluster_entries
-
         removed = delete_cluster(self.engine, self.name)
         kc = False
         if self._merged_kubeconfig is not None:
@@ -471,10 +464,22 @@ class Cluster:
 # ---------------------------------------------------------------------------
 
 
+def plan(name: str | None = None, *, config: ConfigSource = None, image: str | None = None,
+         kubeconfig: str | os.PathLike | None = None, engine: Engine | None = None, output: str = "text") -> str:
+    """What create would make, without making anything (`create cluster
+    --dry-run`): the nodes, steps and every node's rendered configuration, as
+    text, "yaml" or "json". engine: read for its facts and images; None
+    renders for this host's defaults."""
+    cfg, warnings = load_config_source(config)
+    if image:
+        cfg = cfg.with_node_image(image)
+    name = resolve_cluster_name(name, os.environ, cfg.name or None, cfg)
+    opts = CreateOptions(name=name, config=cfg, kubeconfig=os.fspath(kubeconfig) if kubeconfig else None)
+    return dry_run(opts, list(warnings), engine=engine, output=output)
+
+
 def load_config_source(config: ConfigSource) -> tuple[ClusterConfig, tuple[str, ...]]:
     """Turn any ConfigSource into a defaulted, validated config (+ warnings)."""
-    from kindlike.config import load_config, load_config_text
-
     if config is None:
         loaded = load_config(None)
     elif isinstance(config, ClusterConfig):
@@ -515,16 +520,12 @@ def _cached_kubectl(cp: Node) -> Path:
 
 def snapshots(provider: str | None = None, *, engine: Engine | None = None) -> list:
     """The snapshots in the engine (kindlike.snapshot.Snapshot: name, nodes, ...)."""
-    from kindlike import snapshot
-
     with _engine_scope(provider, engine) as eng:
         return snapshot.list_snapshots(eng)
 
 
 def delete_snapshot(name: str, provider: str | None = None, *, engine: Engine | None = None) -> bool:
     """Remove a snapshot's images; False when there was none."""
-    from kindlike import snapshot
-
     with _engine_scope(provider, engine) as eng:
         if snapshot.find(eng, name) is None:
             return False
@@ -540,8 +541,6 @@ def ensure_snapshot(name: str, *, config: ConfigSource = None, image: str | None
     `config`/`image`, saved as `name` and deleted (and, with `archive`, the
     snapshot is written there for a CI cache to keep). Put what the snapshot
     depends on (config, image, versions) into `name`, as in a CI cache key."""
-    from kindlike import snapshot
-
     snapshot.check_name(name)
     with _engine_scope(provider, engine) as eng:
         found = snapshot.find(eng, name)
@@ -565,7 +564,6 @@ def _engine_scope(provider: str | None, engine: Engine | None):
     if engine is not None:
         yield engine
         return
-    from kindlike.engines.detect import get_engine
 
     eng = get_engine(provider)
     try:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import hashlib
 
 from kindlike.errors import KindlikeError
+from kindlike.nodeimage.files import data_root
 
 IMAGE_REPO = "kindlike/helper"
 BASE_IMAGE = "kindlike/base:bookworm"
 
 
 def _image_dir():
-    from kindlike.nodeimage.files import data_root
-
     return data_root() / "images" / "lb"
 
 

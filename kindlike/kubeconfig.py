@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from kindlike import constants, pids
+from kindlike.cluster.nodes import api_endpoint, control_planes, first_running
 from kindlike.constants import ADMIN_CONF
 from kindlike.errors import ClusterError, KindlikeError
 
@@ -57,8 +58,6 @@ def rewrite(admin_conf: str, cluster: str, server: str) -> dict:
 
 
 def cluster_kubeconfig(engine, cluster: str, internal: bool = False) -> str:
-    from kindlike.cluster.nodes import api_endpoint, control_planes, first_running
-
     cp = control_planes(engine, cluster)
     if not cp:
         raise ClusterError(f"cluster {cluster!r} has no control-plane node")

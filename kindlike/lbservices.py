@@ -20,9 +20,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from kindlike import ports
 from kindlike.cluster.kubectl import kubectl
 from kindlike.cluster.nodes import Node, first_running, list_nodes
 from kindlike.constants import ROLE_CONTROL_PLANE
+from kindlike.doctor.host import HostFiles
 from kindlike.errors import KindlikeError
 
 SHIFT = 10000
@@ -39,8 +41,6 @@ class Wanted:
 
 
 def _floor() -> int:
-    from kindlike.doctor.host import HostFiles
-
     v = HostFiles().sysctl("net.ipv4.ip_unprivileged_port_start")
     return int(v) if v and v.strip().isdigit() else 1024
 
@@ -96,8 +96,6 @@ class Controller:
                             fix=f"start it: kindlike start cluster --name {self.cluster}")
 
     def sync(self) -> None:
-        from kindlike import ports
-
         cp = self._control_plane()
         res = _kubectl(cp, "get", "services", "--all-namespaces", "-o", "json")
         if res.code != 0:
@@ -128,8 +126,6 @@ class Controller:
         self._write_status(cp, want)
 
     def _write_status(self, cp: Node, want: dict[str, Wanted]) -> None:
-        from kindlike import ports
-
         published = {m.service for m in ports.list_mappings(self.engine, self.cluster) if m.service}
         by_service: dict[str, list[Wanted]] = {}
         for key, w in want.items():

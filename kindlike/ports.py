@@ -15,8 +15,14 @@ import re
 import socket
 from dataclasses import dataclass
 
-from kindlike.cluster.nodes import cluster_labels, list_nodes, network_name
+from kindlike import helperimage
+from kindlike.cluster.nodes import cluster_labels, free_address, list_nodes, network_name
 from kindlike.constants import LABEL_ADDRESS, LABEL_PORT, LABEL_ROLE, LABEL_SERVICE, ROLE_PORT_FORWARDER
+from kindlike.doctor import PreflightError
+from kindlike.doctor.checks import FAIL, check_unprivileged_ports
+from kindlike.doctor.host import HostFiles
+from kindlike.engines.base import NodeSpec, PortSpec
+from kindlike.engines.common import pick_free_port
 from kindlike.errors import ClusterError, KindlikeError
 
 PROTOCOLS = ("tcp", "udp")
@@ -93,10 +99,6 @@ def _refuse_taken(engine, cluster: str, m: Mapping) -> None:
 
 def _refuse_privileged(engine, m: Mapping) -> None:
     """The same check (and fix) as create's preflight for a config's ports."""
-    from kindlike.doctor import PreflightError
-    from kindlike.doctor.checks import FAIL, check_unprivileged_ports
-    from kindlike.doctor.host import HostFiles
-
     chk = check_unprivileged_ports(rootless=engine.info().rootless,
                                    port_start=HostFiles().sysctl("net.ipv4.ip_unprivileged_port_start"),
                                    host_ports=[(m.host_port, "HOSTPORT")])
@@ -109,11 +111,6 @@ def add(engine, cluster: str, host_port: int, container_port: int, protocol: str
     """Publish host_port (0: a free one) on `address`, forwarded to
     container_port of `node` (default: the first control plane). Returns
     the mapping with its host port."""
-    from kindlike import helperimage
-    from kindlike.cluster.nodes import free_address
-    from kindlike.engines.base import NodeSpec, PortSpec
-    from kindlike.engines.common import pick_free_port
-
     if protocol not in PROTOCOLS:
         raise PortError(f"protocol {protocol!r} is not tcp or udp")
     nodes = list_nodes(engine, cluster)

@@ -59,7 +59,7 @@ from typing import Iterator
 import pytest
 
 from kindlike import pids
-from kindlike.api import Cluster
+from kindlike.api import Cluster, clusters, ensure_snapshot
 from kindlike.errors import KindlikeError
 
 OPTIONS = {
@@ -209,8 +209,6 @@ class SharedCluster:
         return users
 
     def _exists(self) -> bool:
-        from kindlike.api import clusters
-
         return self.name in clusters(self.provider)
 
     # -- the xdist controller holds a reference without creating anything
@@ -258,7 +256,6 @@ class SharedCluster:
             return Cluster.create(self.name, config=_opt(self.config, "kindlike_config"),
                                   image=_opt(self.config, "kindlike_image"), wait=wait, provider=self.provider,
                                   keep=True)
-        from kindlike.api import ensure_snapshot
 
         ensure_snapshot(snapshot, config=_opt(self.config, "kindlike_config"),
                         image=_opt(self.config, "kindlike_image"),

@@ -26,11 +26,15 @@ from __future__ import annotations
 
 import json
 import re
+import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from kindlike import lifecycle
 from kindlike.cluster.nodes import list_nodes
+from kindlike.config.types import ClusterConfig, Mount, Networking, NodeConfig
 from kindlike.constants import (
     API_SERVER_CONTAINER_PORT,
     LABEL_ADDRESS,
@@ -44,6 +48,7 @@ from kindlike.constants import (
     VAR_VOLUME_SUFFIX,
 )
 from kindlike.errors import EngineError, SnapshotError
+from kindlike.nodeimage.metadata import image_info
 
 REPOSITORY = "kindlike-snapshot"
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -214,8 +219,6 @@ def get_any(engine, name: str) -> Snapshot:
 def export_archive(engine, name: str, dest) -> Snapshot:
     """Write the snapshot's images to one docker-archive file (for a CI
     cache); written aside and renamed, so `dest` is never left half-written."""
-    from pathlib import Path
-
     snap = get(engine, name)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -230,8 +233,6 @@ def export_archive(engine, name: str, dest) -> Snapshot:
 
 def load_archive(engine, path) -> list[str]:
     """Load an archive `export_archive` wrote; the names of the snapshots in it."""
-    from pathlib import Path
-
     path = Path(path)
     if not path.is_file():
         raise SnapshotError(f"snapshot archive {str(path)!r} does not exist")
@@ -248,8 +249,6 @@ def load_archive(engine, path) -> list[str]:
 
 def archive_snapshots(path) -> list[str]:
     """Snapshot names in a docker-archive file, read from its manifest."""
-    import tarfile
-
     try:
         with tarfile.open(path) as tar:
             manifest = json.load(tar.extractfile(tar.getmember("manifest.json")))
@@ -269,9 +268,6 @@ def save(engine, cluster: str, name: str, note=lambda line: None, *, restart: bo
     """Save the cluster as snapshot `name`. A running cluster is stopped for
     the copy (a consistent etcd and /var) and, with `restart`, started again
     afterwards."""
-    from kindlike import lifecycle
-    from kindlike.nodeimage.metadata import image_info
-
     check_name(name)
     if find(engine, name) is not None:
         raise SnapshotError(f"snapshot {name!r} already exists", fix=f"delete it first: kindlike snapshot delete {name}")
@@ -381,8 +377,6 @@ def copy_config(snap: Snapshot):
     """The cluster config a copy is created with: the snapshot's nodes on its
     images, each control plane's API server on a free port of the address
     it had."""
-    from kindlike.config.types import ClusterConfig, Mount, Networking, NodeConfig
-
     nodes = tuple(NodeConfig(role=n.role, image=n.image,
                              extra_mounts=tuple(Mount(m["hostPath"], m["containerPath"], bool(m.get("readOnly")))
                                                 for m in n.mounts))

@@ -8,6 +8,8 @@ import click
 
 from kindlike import constants
 from kindlike.cli.common import State, pass_state, provider_option
+from kindlike.nodeimage import build_node_image, image_metadata, make_plan
+from kindlike.nodeimage.components import describe
 
 
 @click.group()
@@ -35,8 +37,6 @@ def node_image(state: State, kubernetes_source: str | None, image: str, base_ima
                kubernetes: str | None, dry_run: bool, no_cache: bool, rebuild: bool, cache_dir: str | None,
                metadata_of: str | None) -> None:
     """Build a node image (SOURCE is the same as --kubernetes)."""
-    from kindlike.nodeimage import build_node_image, image_metadata, make_plan
-
     if metadata_of:
         click.echo(json.dumps(image_metadata(state.engine, metadata_of), indent=2))
         return
@@ -47,8 +47,6 @@ def node_image(state: State, kubernetes_source: str | None, image: str, base_ima
     if dry_run:
         plan = make_plan(image=image, flavour=flavour, kubernetes=source, base_image=base_image)
         if plan.source == "go-modules":
-            from kindlike.nodeimage.components import describe
-
             click.echo(json.dumps(describe(plan), indent=2))
         else:
             click.echo(json.dumps({"image": plan.image, "flavour": plan.flavour, "source": plan.source,

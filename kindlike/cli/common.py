@@ -1,45 +1,15 @@
-"""What every verb shares: the run's state (engine, verbosity) and options."""
+"""What every verb shares: the run's state (cli/state.py), its options and the cluster name."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import click
 
 from kindlike import constants
-from kindlike.status import Status
+from kindlike.cli.state import State
+from kindlike.config.naming import resolve_cluster_name
 
-if TYPE_CHECKING:  # the engines load only when a command needs one
-    from kindlike.engines.base import Engine
-
-
-@dataclass
-class State:
-    verbosity: int = 0
-    quiet: bool = False
-    provider: str | None = None
-    kubeconfig_path: str | None = None
-    _engine: Engine | None = field(default=None, repr=False)
-
-    @property
-    def engine(self) -> Engine:
-        """Connected on first use, so --help and --dry-run never touch an engine."""
-        if self._engine is None:
-            from kindlike.engines.detect import get_engine
-
-            self._engine = get_engine(self.provider)
-        return self._engine
-
-    @property
-    def status(self) -> Status:
-        return Status(quiet=self.quiet)
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
-
+__all__ = ["State", "pass_state", "provider_option", "name_option", "cluster_name"]
 
 pass_state = click.make_pass_decorator(State)
 
@@ -65,6 +35,4 @@ def name_option(f):
 def cluster_name(flag: str | None, config_name: str | None = None, cluster_cfg=None) -> str:
     """kind's precedence: --name > KINDLIKE_CLUSTER_NAME > config name > default;
     the winning name is validated (against the config's node names when given)."""
-    from kindlike.config.naming import resolve_cluster_name
-
     return resolve_cluster_name(flag, os.environ, config_name, cluster_cfg)

@@ -9,7 +9,7 @@ from click.shell_completion import get_completion_class
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 @click.pass_context
 def completion(ctx: click.Context, shell: str) -> None:
-    """Output shell completion code, e.g. `source <(kindlike completion bash)`."""
+    """Output shell completion code: `source <(kindlike completion bash)`."""
     root = ctx.find_root().command
     cls = get_completion_class(shell)
     click.echo(cls(root, {}, "kindlike", "_KINDLIKE_COMPLETE").source())

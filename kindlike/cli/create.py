@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import click
 
-from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
+from kindlike import kubeconfig as kc
+from kindlike.api import Cluster, plan
+from kindlike.cli.common import State, name_option, pass_state, provider_option
+from kindlike.duration import parse_wait
+from kindlike.errors import KindlikeError
 
 
 def parse_duration(text: str) -> float:
     """Go-style durations as kind takes them (30s, 5m, 1m30s, 1h; a bare
     number is seconds; 0 means do not wait): the API's parser, as a click error."""
-    from kindlike.duration import parse_wait
-
     try:
         return parse_wait(text)
     except ValueError as e:
@@ -45,43 +47,29 @@ def create() -> None:
 def create_cluster(state: State, name, config_path, image, retain, wait, kubeconfig, dry_run, output,
                    from_snapshot, allow_no_resource_limits) -> None:
     """Create a local Kubernetes cluster."""
-    from kindlike.config import load_config
-    from kindlike.create.pipeline import CreateOptions
-
     wait_s = parse_duration(wait)
     if from_snapshot and (config_path or image or dry_run):
         given = next(o for o, v in (("--config", config_path), ("--image", image), ("--dry-run", dry_run)) if v)
         raise click.UsageError(f"--from-snapshot cannot be combined with {given}: the snapshot holds the nodes, "
                                "their configuration and image")
-    loaded = load_config(config_path)
-    cfg = loaded.cluster.with_node_image(image) if image else loaded.cluster
-    name = cluster_name(name, cfg.name or None, cfg)
-    opts = CreateOptions(name=name, config=cfg, retain=retain, wait=wait_s, kubeconfig=kubeconfig,
-                         status=state.status, allow_no_resource_limits=allow_no_resource_limits,
-                         verbose=state.verbosity > 0, from_snapshot=from_snapshot)
+    config = config_path  # a path, or - for standard input: the API reads it
     if dry_run:
-        from kindlike.create.plan import dry_run as plan
-
-        click.echo(plan(opts, list(loaded.warnings), engine=_engine_if_any(state), output=output), nl=False)
+        click.echo(plan(name, config=config, image=image, kubeconfig=kubeconfig, engine=_engine_if_any(state),
+                        output=output), nl=False)
         return
-    from kindlike.create.pipeline import create_cluster as run
-
-    for w in loaded.warnings:
-        state.status.line(f"WARNING: {w}")
-    state.status.line(f'Creating cluster "{name}"' + (f' from snapshot "{from_snapshot}"' if from_snapshot else "")
-                      + " ...")
-    res = run(state.engine, opts)
-    from kindlike.kubeconfig import context_name
-
-    state.status.line(f'Set kubectl context to "{context_name(name)}" in {res.kubeconfig_path}')
-    state.status.line(f"You can now use your cluster with:\n\nkubectl cluster-info --context {context_name(name)}\n")
+    cluster = Cluster.create(name, config=config, image=image, wait=wait_s, retain=retain,
+                             kubeconfig=kc.default_path(kubeconfig), engine=state.engine, keep=True,
+                             from_snapshot=from_snapshot, allow_no_resource_limits=allow_no_resource_limits,
+                             status=state.status, details=state.verbosity > 0)
+    cluster.close()
+    context = kc.context_name(cluster.name)
+    state.status.line(f'Set kubectl context to "{context}" in {cluster.merged_kubeconfig}')
+    state.status.line(f"You can now use your cluster with:\n\nkubectl cluster-info --context {context}\n")
 
 
 def _engine_if_any(state: State):
     """The engine, for its facts and image labels, or None when none answers
     (the dry run then renders for this host's defaults)."""
-    from kindlike.errors import KindlikeError
-
     try:
         return state.engine
     except KindlikeError:

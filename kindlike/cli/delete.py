@@ -5,6 +5,7 @@ import click
 
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
 from kindlike.cluster import nodes
+from kindlike.kubeconfig import remove_cluster_entries
 
 
 @click.group()
@@ -13,8 +14,6 @@ def delete() -> None:
 
 
 def _delete_one(state: State, name: str) -> None:
-    from kindlike.kubeconfig import remove_cluster_entries
-
     removed = nodes.delete_cluster(state.engine, name)
     kc = remove_cluster_entries(name, state.kubeconfig_path)
     if not any(removed.values()) and not kc:

@@ -8,7 +8,10 @@ import sys
 import click
 
 from kindlike.cli.common import State, pass_state, provider_option
-from kindlike.errors import KindlikeError
+from kindlike.config import load_config
+from kindlike.doctor import exit_code, render_json, render_text, run_doctor
+from kindlike.engines.detect import requested_provider
+from kindlike.errors import KindlikeError, NoEngineError
 
 
 @click.command()
@@ -25,12 +28,7 @@ def doctor(state: State, output: str, config_path: str | None) -> None:
     KINDLIKE_ALLOW_NO_RESOURCE_LIMITS=1 turns the missing cgroup v2
     delegation of a rootless engine from a fail into a warning, as
     `create cluster --allow-no-resource-limits` does."""
-    from kindlike.config import load_config
-    from kindlike.doctor import exit_code, render_json, render_text, run_doctor
-    from kindlike.errors import NoEngineError
-
     cfg = load_config(config_path or "").cluster
-    from kindlike.engines.detect import requested_provider
 
     engine, error, fix, provider = None, "", "", None
     try:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from kindlike import kubeconfig as kc
+from kindlike.api import Cluster
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
 
 
@@ -19,8 +21,6 @@ def export() -> None:
 @pass_state
 def export_kubeconfig(state: State, name: str | None, kubeconfig: str | None, internal: bool) -> None:
     """Merge the cluster's kubeconfig into your kubeconfig file and switch to it."""
-    from kindlike import kubeconfig as kc
-
     name = cluster_name(name)
     path = kc.merge(name, kc.cluster_kubeconfig(state.engine, name, internal=internal), kubeconfig)
     state.status.line(f'Set kubectl context to "{kc.context_name(name)}" in {path}')
@@ -36,8 +36,6 @@ def export_logs(state: State, directory: str | None, name: str | None) -> None:
     images, containers, pod logs, engine inspect) into DIR, default a new
     temporary directory; DIR ending in .tar.gz writes a tarball. Prints
     where the logs went."""
-    from kindlike.api import Cluster
-
     c = Cluster.get(cluster_name(name), engine=state.engine)
     path = c.export_logs(directory, verbose=not state.quiet)
     state.status.line(f"Exported logs of cluster {c.name!r} ({len(c.nodes)} nodes) to:")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from kindlike import ports
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
 
 
@@ -21,8 +22,6 @@ def expose() -> None:
 def expose_add(state: State, name: str | None, node: str | None, address: str, mapping: str) -> None:
     """Publish HOSTPORT on the host, forwarded to CONTAINERPORT of a node
     (e.g. a NodePort); host port 0 picks a free one and prints it."""
-    from kindlike import ports
-
     hp, cp, proto = ports.parse(mapping)
     m = ports.add(state.engine, cluster_name(name), hp, cp, proto, node=node, address=address)
     state.status.line(f"Exposed {m}")
@@ -36,8 +35,6 @@ def expose_add(state: State, name: str | None, node: str | None, address: str, m
 @pass_state
 def expose_list(state: State, name: str | None) -> None:
     """The host ports published after create (HOST -> NODE:PORT/PROTO)."""
-    from kindlike import ports
-
     found = ports.list_mappings(state.engine, cluster_name(name))
     if not found:
         state.status.line("No ports exposed after create.")
@@ -52,8 +49,6 @@ def expose_list(state: State, name: str | None) -> None:
 @pass_state
 def expose_remove(state: State, name: str | None, port: str) -> None:
     """Stop publishing a host port; the other mappings are not touched."""
-    from kindlike import ports
-
     hp, _, proto = ports.parse(f"{port.split('/')[0]}:1" + (f"/{port.split('/')[1]}" if "/" in port else ""))
     m = ports.remove(state.engine, cluster_name(name), hp, proto)
     state.status.line(f"Removed {m}")

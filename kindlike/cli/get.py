@@ -1,10 +1,14 @@
 """`kindlike get clusters|nodes|kubeconfig`."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
 from kindlike.cluster.nodes import list_clusters, list_nodes
+from kindlike.kubeconfig import cluster_kubeconfig
+from kindlike.lifecycle import cluster_state
 
 
 @click.group()
@@ -20,10 +24,6 @@ def get() -> None:
 @pass_state
 def get_clusters(state: State, output: str | None) -> None:
     """List kindlike clusters and whether each is running or stopped."""
-    import sys
-
-    from kindlike.lifecycle import cluster_state
-
     names = list_clusters(state.engine)
     if not names:
         state.status.line("No kindlike clusters found.")
@@ -68,6 +68,4 @@ def get_nodes(state: State, name: str | None, all_clusters: bool) -> None:
 @pass_state
 def get_kubeconfig(state: State, name: str | None, internal: bool) -> None:
     """Print a cluster's kubeconfig."""
-    from kindlike.kubeconfig import cluster_kubeconfig
-
     click.echo(cluster_kubeconfig(state.engine, cluster_name(name), internal=internal), nl=False)

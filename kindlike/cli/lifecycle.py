@@ -6,6 +6,10 @@ import time
 import click
 
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
+from kindlike.cli.create import parse_duration
+from kindlike.kubeconfig import context_name
+from kindlike.lifecycle import start_cluster as start_it
+from kindlike.lifecycle import stop_cluster as stop_it
 
 
 @click.group()
@@ -26,8 +30,6 @@ def start() -> None:
 @pass_state
 def stop_cluster(state: State, name: str | None, timeout: int) -> None:
     """Stop every node of a cluster, freeing its CPU and memory; its data stays."""
-    from kindlike.lifecycle import stop_cluster as stop_it
-
     name = cluster_name(name)
     t0 = time.monotonic()
     stopped = stop_it(state.engine, name, timeout=timeout)
@@ -44,10 +46,6 @@ def stop_cluster(state: State, name: str | None, timeout: int) -> None:
 @pass_state
 def start_cluster(state: State, name: str | None, wait: str, kubeconfig: str | None) -> None:
     """Start a stopped cluster; back when its API server answers (--wait: usable)."""
-    from kindlike.cli.create import parse_duration
-    from kindlike.kubeconfig import context_name
-    from kindlike.lifecycle import start_cluster as start_it
-
     name = cluster_name(name)
     wait_s = parse_duration(wait)
     res = start_it(state.engine, name, wait=wait_s, kubeconfig=kubeconfig)

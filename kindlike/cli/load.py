@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from kindlike.api import Cluster
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
 
 
@@ -35,8 +36,6 @@ def load_docker_image(state: State, images: tuple[str, ...], name: str | None, n
     """Load IMAGES from the image store of the engine running the cluster
     (Docker or Podman) into its nodes; nodes already holding an image with
     the same ID are skipped."""
-    from kindlike.api import Cluster
-
     c = Cluster.get(cluster_name(name), engine=state.engine)
     result = c.load_image(*images, nodes=_nodes_list(nodes), verbose=not state.quiet)
     _summary(state, result, ", ".join(images))
@@ -51,8 +50,6 @@ def load_docker_image(state: State, images: tuple[str, ...], name: str | None, n
 def load_image_archive(state: State, archive: str, name: str | None, nodes: str | None) -> None:
     """Load an image ARCHIVE (docker save / podman save format) into the
     nodes; nodes already holding all its images are skipped."""
-    from kindlike.api import Cluster
-
     c = Cluster.get(cluster_name(name), engine=state.engine)
     result = c.load_image_archive(archive, nodes=_nodes_list(nodes), verbose=not state.quiet)
     _summary(state, result, archive)

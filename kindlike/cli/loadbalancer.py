@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
+from kindlike.lbservices import Controller
 
 
 @click.command("loadbalancer")
@@ -17,8 +18,6 @@ def loadbalancer(state: State, name: str | None, address: str, interval: float) 
     """Publish every LoadBalancer Service's ports on the host and write the
     address into its status, following changes, until Ctrl-C. What is
     published stays when this stops; `delete cluster` removes it."""
-    from kindlike.lbservices import Controller
-
     name = cluster_name(name)
     ctl = Controller(state.engine, name, address=address, note=state.status.line)
     state.status.line(f"Publishing LoadBalancer Services of cluster {name!r} on {address} (Ctrl-C to stop)")

@@ -1,30 +1,60 @@
 """Entry point: global options, error reporting and the verb groups."""
 from __future__ import annotations
 
+import importlib
+import signal
 import sys
+import traceback
 
 import click
 
-from kindlike.cli import (
-    build,
-    completion,
-    create,
-    delete,
-    doctor,
-    export,
-    expose,
-    get,
-    lifecycle,
-    load,
-    loadbalancer,
-    snapshot,
-    version,
-)
-from kindlike.cli.common import State
+from kindlike.cli.state import State
 from kindlike.errors import KindlikeError
 
+# Each verb's module is imported only when the verb runs: `kindlike --help`
+# (and shell completion) then loads click alone, not the API, YAML and the
+# create machinery. name -> (module, function, the help line `--help` lists;
+# tests/unit/test_cli.py checks it is the command's own).
+COMMANDS = {
+    "build": ("kindlike.cli.build", "build", 'Build images.'),
+    "completion": ("kindlike.cli.completion", "completion",
+        'Output shell completion code: `source <(kindlike completion bash)`.'),
+    "create": ("kindlike.cli.create", "create", 'Create a cluster.'),
+    "delete": ("kindlike.cli.delete", "delete", 'Delete one cluster or several.'),
+    "doctor": ("kindlike.cli.doctor", "doctor", 'Check this host against the prerequisites for (rootless) clusters.'),
+    "export": ("kindlike.cli.export", "export", "Export a cluster's kubeconfig or logs."),
+    "expose": ("kindlike.cli.expose", "expose",
+        "Publish host ports to a running cluster's nodes, without restarting anything."),
+    "get": ("kindlike.cli.get", "get", 'Get clusters, nodes or a kubeconfig.'),
+    "load": ("kindlike.cli.load", "load", "Load images into a cluster's nodes."),
+    "loadbalancer": ("kindlike.cli.loadbalancer", "loadbalancer",
+        "Publish every LoadBalancer Service's ports on the host and write the address into its status, following changes, until Ctrl-C."),
+    "snapshot": ("kindlike.cli.snapshot", "snapshot",
+        'Save a cluster, and start new clusters from it in seconds (create cluster --from-snapshot).'),
+    "start": ("kindlike.cli.lifecycle", "start", 'Start a stopped cluster.'),
+    "stop": ("kindlike.cli.lifecycle", "stop", 'Stop a cluster (its containers; nothing is deleted).'),
+    "version": ("kindlike.cli.version", "version",
+        "Print kindlike's version (and, with --engine, the engine's facts)."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "verbose", count=True, help="More output; tracebacks on errors (repeat for more).")
 @click.option("--verbosity", type=int, default=0, metavar="N", help="Log verbosity level, as kind's -v N.")
 @click.option("-q", "--quiet", is_flag=True, help="Silence everything but errors and requested output.")
@@ -40,15 +70,6 @@ def cli(ctx: click.Context, verbose: int, verbosity: int, quiet: bool, provider:
     ctx.call_on_close(ctx.obj.close)
 
 
-for group in (create.create, delete.delete, get.get, export.export, load.load, build.build, lifecycle.stop,
-              lifecycle.start, expose.expose, snapshot.snapshot):
-    cli.add_command(group)
-cli.add_command(doctor.doctor)
-cli.add_command(loadbalancer.loadbalancer)
-cli.add_command(version.version)
-cli.add_command(completion.completion)
-
-
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the program is, so that what it was creating is
     cleaned up on the way out as for Ctrl-C."""
@@ -59,8 +80,6 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> None:
-    import signal
-
     verbose = _wants_traceback(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -98,8 +117,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _print_traceback() -> None:
-    import traceback  # only with -v: it costs every command a few milliseconds
-
     traceback.print_exc()
 
 

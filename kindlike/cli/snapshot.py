@@ -6,6 +6,7 @@ import time
 
 import click
 
+from kindlike import snapshot as snap
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
 
 
@@ -24,8 +25,6 @@ def snapshot() -> None:
 @pass_state
 def save(state: State, name: str | None, output: str | None, leave_stopped: bool, snapshot_name: str) -> None:
     """Save cluster --name as SNAPSHOT. A running cluster is stopped for the copy and started again."""
-    from kindlike import snapshot as snap
-
     cluster = cluster_name(name)
     t0 = time.monotonic()
     s = snap.save(state.engine, cluster, snapshot_name, note=lambda line: state.status.line(f" • {line}"),
@@ -44,8 +43,6 @@ def save(state: State, name: str | None, output: str | None, leave_stopped: bool
 @pass_state
 def list_(state: State) -> None:
     """List the snapshots in the engine."""
-    from kindlike import snapshot as snap
-
     found = snap.list_snapshots(state.engine)
     if not found:
         state.status.line("No kindlike snapshots found.")
@@ -64,8 +61,6 @@ def list_(state: State) -> None:
 @pass_state
 def delete(state: State, names: tuple[str, ...]) -> None:
     """Remove snapshots (their images); clusters started from them are not touched."""
-    from kindlike import snapshot as snap
-
     for n in names:
         snap.delete(state.engine, n)
         state.status.line(f"Deleted snapshot {n!r}.")
@@ -78,8 +73,6 @@ def delete(state: State, names: tuple[str, ...]) -> None:
 @pass_state
 def export(state: State, snapshot_name: str, path: str) -> None:
     """Write SNAPSHOT to an archive FILE (for a CI cache, or another machine)."""
-    from kindlike import snapshot as snap
-
     t0 = time.monotonic()
     snap.export_archive(state.engine, snapshot_name, path)
     state.status.line(f"Wrote snapshot {snapshot_name!r} to {path} in {time.monotonic() - t0:.1f}s.")
@@ -91,8 +84,6 @@ def export(state: State, snapshot_name: str, path: str) -> None:
 @pass_state
 def load(state: State, path: str) -> None:
     """Load the snapshots in an archive FILE into the engine."""
-    from kindlike import snapshot as snap
-
     t0 = time.monotonic()
     names = snap.load_archive(state.engine, path)
     state.status.line(f"Loaded snapshot{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))} "

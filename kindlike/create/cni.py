@@ -9,6 +9,8 @@ flavour's upstream kube-flannel.yml) has its default Network replaced.
 """
 from __future__ import annotations
 
+import yaml
+
 from kindlike.cluster.kubectl import kubectl
 from kindlike.cluster.nodes import Node
 
@@ -34,8 +36,6 @@ def point_at_api_server(manifest: str, host: str, port: int) -> str:
     the kubernetes Service: they start when kube-proxy may not have
     programmed 10.96.0.1 yet, and a connection to it then leaves the node
     (and, behind a TLS-inspecting proxy, meets a stranger's certificate)."""
-    import yaml
-
     docs = [d for d in yaml.safe_load_all(manifest) if d]
     for doc in docs:
         if doc.get("kind") != "DaemonSet":
@@ -58,8 +58,6 @@ def without_conflist_copy(manifest: str) -> str:
     and which does not preseed; here it would be one more container to run
     and, for the kubelet, one more exit to notice (its pod lifecycle relist
     is once a second) before flanneld starts, which CoreDNS waits for."""
-    import yaml
-
     docs = [d for d in yaml.safe_load_all(manifest) if d]
     for doc in docs:
         if doc.get("kind") != "DaemonSet":
@@ -77,8 +75,6 @@ def without_conflist_copy(manifest: str) -> str:
 def flannel_conflist(manifest: str) -> str | None:
     """The CNI config Flannel's DaemonSet copies onto each node (its
     ConfigMap's cni-conf.json), or None for a manifest without one."""
-    import yaml
-
     for doc in yaml.safe_load_all(manifest):
         if doc and doc.get("kind") == "ConfigMap" and "cni-conf.json" in (doc.get("data") or {}):
             return doc["data"]["cni-conf.json"]

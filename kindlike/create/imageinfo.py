@@ -11,6 +11,8 @@ from typing import Callable
 from kindlike import constants
 from kindlike.engines.base import Engine
 from kindlike.errors import KindlikeError
+from kindlike.nodeimage import build_node_image
+from kindlike.nodeimage.components import DEFAULT_KUBERNETES
 from kindlike.nodeimage.metadata import ImageInfo, image_info
 from kindlike.nodeimage.plan import DEFAULT_ONLINE_VERSION
 
@@ -36,7 +38,6 @@ def choose_flavour() -> tuple[str, str]:
     ok, why = registry_reachable()
     if ok:
         return "online", f"{why}: FROM kindest/node, Kubernetes {DEFAULT_ONLINE_VERSION}"
-    from kindlike.nodeimage.components import DEFAULT_KUBERNETES
 
     return "offline", f"{why}: Kubernetes {DEFAULT_KUBERNETES} built from Go modules"
 
@@ -48,7 +49,6 @@ def ensure_images(engine: Engine, refs: list[str], note: Callable[[str], None], 
             if ref != constants.DEFAULT_NODE_IMAGE:
                 raise KindlikeError(f"node image {ref} not found",
                                     fix=f"build it: kindlike build node-image --image {ref}")
-            from kindlike.nodeimage import build_node_image
 
             flavour, why = choose_flavour()
             start = time.monotonic()

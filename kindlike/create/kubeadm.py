@@ -53,6 +53,7 @@ from kindlike.cluster.versions import (
     normalize_version,
     parse_version,
 )
+from kindlike.config.patches import patch_documents
 from kindlike.constants import API_SERVER_CONTAINER_PORT, BOOTSTRAP_TOKEN, ROLE_CONTROL_PLANE, ROLE_WORKER
 from kindlike.errors import KindlikeError
 
@@ -472,7 +473,6 @@ def documents(inp: KubeadmInput) -> list[dict[str, Any]]:
 def _patch(docs: list[dict[str, Any]], merge: Sequence[str], json6902: Sequence[Any]) -> list[dict[str, Any]]:
     if not merge and not json6902:
         return docs
-    from kindlike.config.patches import patch_documents
 
     return list(patch_documents(docs, list(merge), list(json6902)))
 

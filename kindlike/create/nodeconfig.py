@@ -3,10 +3,12 @@ image's Kubernetes version, the node's address and the config's patches) and,
 when the config patches containerd, its containerd config."""
 from __future__ import annotations
 
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 from kindlike import constants
 from kindlike.cluster.nodes import Node
+from kindlike.config.naming import node_names
 from kindlike.config.types import ClusterConfig
 from kindlike.constants import BOOTSTRAP_TOKEN, CONTAINERD_CONF, KUBEADM_CONF
 from kindlike.create import containerd, kubeadm
@@ -19,10 +21,6 @@ def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageIn
     `facts`: the engine's (EngineInfo: rootless, cgroup_version); `nodes`
     and `load_balancer` (several control planes): anything with name, role
     and ip (the dry run has no containers yet)."""
-    import secrets
-
-    from kindlike.config.naming import node_names
-
     by_name = {n: node_cfg for n, _role, node_cfg in node_names(cfg, cluster)}
     cp = nodes[0]
     # Every node reaches the API server through the load balancer when there

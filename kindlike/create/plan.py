@@ -13,14 +13,23 @@ provision.go).
 """
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import yaml
 
 from kindlike.config.naming import load_balancer_name
 from kindlike.config.types import ClusterConfig
 from kindlike.constants import API_SERVER_CONTAINER_PORT
+from kindlike.create.pipeline import planned, prepare
 from kindlike.create.provision import NodePlan, node_plans
+from kindlike.create.rendered import Facts, default_image_info, render_nodes, render_text
+from kindlike.create.steps import STEPS
+from kindlike.doctor.checks import cgroup_layout, parse_cgroup_mounts
 from kindlike.engines.base import PortSpec
+from kindlike.nodeimage.metadata import image_info
 
 RANDOM_PORT = "<random free port>"
 ENGINE_PORT = "<engine-picked port>"
@@ -207,10 +216,6 @@ def dry_run(opts, warnings: Sequence[str] = (), *, engine=None, output: str = "t
     Kubernetes and the engine's rootless mode: `engine` is only asked for
     facts and image labels, and may be None); raises what create would
     refuse with, before any step. output: text, yaml or json."""
-    from kindlike.create.pipeline import planned, prepare
-    from kindlike.create.rendered import render_nodes, render_text
-    from kindlike.create.steps import STEPS
-
     ctx = prepare(opts)
     info, facts, assumed = _image_and_facts(ctx, engine)
     nodes = render_nodes(ctx.name, ctx.config, info, facts)
@@ -222,10 +227,7 @@ def dry_run(opts, warnings: Sequence[str] = (), *, engine=None, output: str = "t
         data["engine"] = {"rootless": facts.rootless, "cgroupVersion": facts.cgroup_version, "assumed": assumed}
         data["rendered"] = nodes
         if output == "json":
-            import json
-
             return json.dumps(data, indent=2) + "\n"
-        import yaml
 
         return yaml.safe_dump(data, sort_keys=False)
     lines = ["", "Steps:"]
@@ -240,15 +242,8 @@ def dry_run(opts, warnings: Sequence[str] = (), *, engine=None, output: str = "t
 def _image_and_facts(ctx, engine):
     """The control plane image's facts and the engine's, as far as they can
     be read without creating anything."""
-    from kindlike.create.rendered import Facts, default_image_info
-    from kindlike.nodeimage.metadata import image_info
-
     ref = ctx.config.control_planes()[0].image
     if engine is None:
-        import os
-
-        from kindlike.doctor.checks import cgroup_layout, parse_cgroup_mounts
-
         try:
             with open("/proc/self/mountinfo") as f:
                 layout_v2 = cgroup_layout(parse_cgroup_mounts(f.read())) == "v2"

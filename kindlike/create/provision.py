@@ -8,6 +8,7 @@ its systemd is up.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kindlike import helperimage
@@ -109,8 +110,6 @@ def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
 def provision(engine: Engine, cluster: str, plans: list[NodePlan], *, boot_timeout: float = 120) -> list[Node]:
     """Create the network and start all nodes (and the load balancer, whose
     plan comes last) at once; return them, the nodes booted."""
-    from concurrent.futures import ThreadPoolExecutor  # not needed by the dry-run's node plans
-
     refuse_existing(engine, cluster)
     net = network_name(cluster)
     if net in engine.list_networks(cluster_labels(cluster)):

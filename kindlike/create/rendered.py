@@ -11,7 +11,10 @@ from typing import Any
 
 import yaml
 
+from kindlike.config.naming import load_balancer_name, node_names
+from kindlike.constants import ROLE_LOAD_BALANCER
 from kindlike.create import nodeconfig
+from kindlike.nodeimage.components import DEFAULT_KUBERNETES, versions
 from kindlike.nodeimage.metadata import ImageInfo
 
 NODE_IP = "<node-ip>"
@@ -36,8 +39,6 @@ class Facts:
 
 def default_image_info(ref: str) -> ImageInfo:
     """What the default image will be once built (it is missing)."""
-    from kindlike.nodeimage.components import DEFAULT_KUBERNETES, versions
-
     return ImageInfo(ref=ref, kubernetes_version=DEFAULT_KUBERNETES, flavour="offline", cni="flannel",
                      has_coredns=True, cgroup_driver="cgroupfs",
                      storage_manifest="/kind/manifests/default-storage.yaml",
@@ -63,9 +64,6 @@ def containerd_settings(info: ImageInfo, rootless: bool, patched: bool) -> dict[
 
 def render_nodes(name: str, cfg, info: ImageInfo, facts: Facts) -> list[dict[str, Any]]:
     """Per node: name, role, kubeadm config text and documents, containerd settings."""
-    from kindlike.config.naming import load_balancer_name, node_names
-    from kindlike.constants import ROLE_LOAD_BALANCER
-
     planned = [PlannedNode(node_name, role) for node_name, role, _ in node_names(cfg, name)]
     lb = PlannedNode(load_balancer_name(name), ROLE_LOAD_BALANCER) if len(cfg.control_planes()) > 1 else None
     texts = nodeconfig.render_all(facts, name, cfg, planned, info, lb)

@@ -12,6 +12,7 @@ import secrets
 import shlex
 import socket
 import tarfile
+import time
 from pathlib import Path, PurePosixPath
 
 import tenacity
@@ -318,8 +319,6 @@ class SdkEngine(Engine):
                 c.stop(timeout=timeout)
 
     def start_containers(self, names: list[str]) -> None:
-        import time
-
         for name in names:
             c = self._container(name)
             if c.status == "running":

@@ -161,3 +161,24 @@ def test_a_name_too_long_for_the_hostnames_is_refused():
     res = run("create", "cluster", "--dry-run", "--config", "-", "--name", "a" * 50, stdin=cfg)
     assert res.returncode == 1
     assert f'--name: "{"a" * 50}" is too long: node "{"a" * 50}-control-plane"' in res.stderr
+
+
+def test_the_help_lines_listed_without_importing_a_verb_are_the_verbs_own():
+    import importlib
+
+    from kindlike.cli.main import COMMANDS
+
+    for name, (module, attr, line) in COMMANDS.items():
+        cmd = getattr(importlib.import_module(module), attr)
+        assert cmd.name == name and cmd.get_short_help_str(limit=300) == line, name
+
+
+def test_help_imports_no_verb(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom kindlike.cli.main import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('kindlike.') and m.count('.') > 1 or m in "
+            "('kindlike.api', 'yaml')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "['kindlike.cli.main', 'kindlike.cli.state', 'kindlike.engines.base', 'kindlike.engines.detect']"
