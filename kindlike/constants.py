@@ -57,6 +57,9 @@ ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBEADM_CONF = "/kind/kubeadm.conf"
 CONTAINERD_CONF = "/etc/containerd/config.toml"
 NODE_VERSION_FILE = "/kind/version"
+# The manifests a node image carries (kind's places), applied at create.
+CNI_MANIFEST = "/kind/manifests/default-cni.yaml"
+STORAGE_MANIFEST = "/kind/manifests/default-storage.yaml"
 NODE_KUBECTL = "/usr/bin/kubectl"
 
 # containerd's CLI on the namespace the kubelet uses.

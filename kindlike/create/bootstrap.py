@@ -15,6 +15,7 @@ from typing import Callable
 from kindlike.cluster.kubectl import ADMIN, kubectl
 from kindlike.cluster.nodes import Node
 from kindlike.constants import ADMIN_CONF, BOOTSTRAP_TOKEN, KUBEADM_CONF
+from kindlike.create.kubeadm import init_skip_phases
 from kindlike.errors import ExecError
 
 # The kube-public RoleBinding that lets anyone read cluster-info, made by
@@ -32,15 +33,6 @@ PREFLIGHT_IGNORED = {
     # The host's swap shows through /proc/swaps; the kubelet has failSwapOn: false.
     "Swap": "host swap is visible in the node; kubelet has failSwapOn: false",
 }
-
-
-def init_phases_to_skip(has_coredns: bool, kube_proxy: bool = True, preflight: bool = True) -> list[str]:
-    # preflight is skipped only for images without crictl (the Debian-source
-    # v1.20 image), which kubeadm's preflight insists on; CoreDNS only when
-    # the image has no CoreDNS image to run, kube-proxy when the config says
-    # kubeProxyMode: none.
-    return (([] if preflight else ["preflight"]) + ([] if has_coredns else ["addon/coredns"])
-            + ([] if kube_proxy else ["addon/kube-proxy"]))
 
 
 def preflight_args(preflight: bool) -> list[str]:
@@ -73,7 +65,7 @@ def kubelet_failure_hint(node: Node, err: ExecError) -> ExecError:
 def kubeadm_init(cp: Node, has_coredns: bool, single_node: bool, kube_proxy: bool = True,
                  log: Callable[[str], None] | None = None, upload_certs: bool = False) -> None:
     preflight = has_crictl(cp)
-    skip = init_phases_to_skip(has_coredns, kube_proxy, preflight)
+    skip = init_skip_phases(kube_proxy=kube_proxy, has_coredns=has_coredns, preflight=preflight)
     # --upload-certs: the other control planes fetch the shared CA and keys
     # (encrypted with the config's certificateKey) instead of being copied them.
     args = ["kubeadm", "init", f"--config={KUBEADM_CONF}", "--skip-token-print", *preflight_args(preflight),

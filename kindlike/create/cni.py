@@ -2,7 +2,7 @@
 node image carries, applied through the control plane's kubectl.
 
 The pod network is Flannel's (VXLAN, VNI 1, UDP 8472), from the image's
-/kind/manifests/default-cni.yaml: kind's convention, so the same image works
+constants.CNI_MANIFEST: kind's convention, so the same image works
 under kind. A manifest marked "would you kindly template this file" gets the
 cluster's podSubnet for {{ .PodSubnet }}; an older manifest (the online
 flavour's upstream kube-flannel.yml) has its default Network replaced.
@@ -13,9 +13,8 @@ import yaml
 
 from kindlike.cluster.kubectl import kubectl
 from kindlike.cluster.nodes import Node
+from kindlike.constants import CNI_MANIFEST, STORAGE_MANIFEST
 
-CNI_MANIFEST = "/kind/manifests/default-cni.yaml"
-STORAGE_MANIFEST = "/kind/manifests/default-storage.yaml"
 TEMPLATE_MARKER = "would you kindly template this file"
 
 

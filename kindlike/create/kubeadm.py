@@ -247,10 +247,15 @@ def allows_cgroup_v1(inp: KubeadmInput) -> bool:
     return inp.cgroup_version == 1 and kubelet_has_fail_cgroup_v1(inp.kubernetes_version)
 
 
-def init_skip_phases(inp: KubeadmInput) -> list[str]:
-    """Phases `kubeadm init` must skip because of this config (pass them with
-    --skip-phases; the config field only exists from v1beta3)."""
-    return ["addon/kube-proxy"] if inp.kube_proxy_mode == "none" else []
+def init_skip_phases(*, kube_proxy: bool, has_coredns: bool = True, preflight: bool = True) -> list[str]:
+    """Phases `kubeadm init` must skip (passed with --skip-phases; the config
+    field only exists from v1beta3): kube-proxy's addon when the config says
+    kubeProxyMode: none; CoreDNS's when the image has no CoreDNS image to
+    run; preflight only for images without crictl (the Debian-source v1.20
+    image), which kubeadm's preflight insists on. The dry run shows the
+    config's part; the node's part is read from the node at create."""
+    return (([] if preflight else ["preflight"]) + ([] if has_coredns else ["addon/coredns"])
+            + ([] if kube_proxy else ["addon/kube-proxy"]))
 
 
 # ---------------------------------------------------------------------------
@@ -517,5 +522,5 @@ def describe(inp: KubeadmInput) -> dict[str, Any]:
         "kubelet_feature_gates_added": userns_kubelet_gates(inp),
         "kube_proxy": None if proxy is None else {"mode": proxy["mode"], "conntrack": proxy["conntrack"]},
         "fail_cgroup_v1": not allows_cgroup_v1(inp),
-        "init_skip_phases": [] if inp.join else init_skip_phases(inp),
+        "init_skip_phases": [] if inp.join else init_skip_phases(kube_proxy=inp.kube_proxy_mode != "none"),
     }

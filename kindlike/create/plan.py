@@ -20,11 +20,9 @@ from typing import Any
 
 import yaml
 
-from kindlike.config.naming import load_balancer_name
 from kindlike.config.types import ClusterConfig
-from kindlike.constants import API_SERVER_CONTAINER_PORT
 from kindlike.create.pipeline import planned, prepare
-from kindlike.create.provision import NodePlan, node_plans
+from kindlike.create.provision import NodePlan, load_balancer_plan, node_plans
 from kindlike.create.rendered import Facts, default_image_info, render_nodes, render_text
 from kindlike.create.steps import STEPS
 from kindlike.doctor.checks import cgroup_layout, parse_cgroup_mounts
@@ -74,10 +72,8 @@ def _node_dict(plan: NodePlan) -> dict[str, Any]:
 def plan_dict(cluster_name: str, cfg: ClusterConfig, warnings: Sequence[str] = ()) -> dict[str, Any]:
     """The plan as data, for `--output json|yaml`."""
     net = cfg.networking
-    load_balancer = None
-    if len(cfg.control_planes()) > 1:
-        api = PortSpec(API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address, "TCP")
-        load_balancer = {"name": load_balancer_name(cluster_name), "ports": [_port_dict(api, "API server")]}
+    lb = load_balancer_plan(cluster_name, cfg)
+    load_balancer = None if lb is None else {"name": lb.name, "ports": [_port_dict(lb.api_server, "API server")]}
     all_warnings = list(warnings)
     return {
         "cluster": cluster_name,

@@ -55,6 +55,12 @@ def api_server_port(cfg: ClusterConfig) -> PortSpec:
     if len(cfg.control_planes()) > 1:
         loopback = "::1" if net.ip_family == IP_FAMILY_IPV6 else "127.0.0.1"
         return PortSpec(API_SERVER_CONTAINER_PORT, 0, loopback, "TCP")
+    return _api_server_on_host(cfg)
+
+
+def _api_server_on_host(cfg: ClusterConfig) -> PortSpec:
+    """apiServerAddress:apiServerPort: the one control plane's, or the load balancer's."""
+    net = cfg.networking
     return PortSpec(API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address, "TCP")
 
 
@@ -63,9 +69,8 @@ def load_balancer_plan(cluster: str, cfg: ClusterConfig) -> NodePlan | None:
     or None with one control plane. Its image is the helper image."""
     if len(cfg.control_planes()) < 2:
         return None
-    net = cfg.networking
     return NodePlan(load_balancer_name(cluster), ROLE_LOAD_BALANCER, helperimage.image_tag(),
-                    api_server=PortSpec(API_SERVER_CONTAINER_PORT, net.api_server_port, net.api_server_address, "TCP"))
+                    api_server=_api_server_on_host(cfg))
 
 
 def node_plans(cluster: str, cfg: ClusterConfig) -> list[NodePlan]:

@@ -10,6 +10,7 @@ import hashlib
 import platform
 from dataclasses import dataclass
 
+from kindlike import constants
 from kindlike.cluster.versions import kubeadm_api_version
 
 # The newest Kubernetes release whose cluster passes the whole e2e suite here.
@@ -113,9 +114,9 @@ def describe(plan) -> dict:
             "io.kindlike.flavour": plan.flavour,
             "io.kindlike.source": plan.source,
             "io.kindlike.cni": "flannel",
-            "io.kindlike.cni-manifest": "/kind/manifests/default-cni.yaml",
+            "io.kindlike.cni-manifest": constants.CNI_MANIFEST,
             "io.kindlike.coredns": "true",
-            "io.kindlike.storage": "/kind/manifests/default-storage.yaml",
+            "io.kindlike.storage": constants.STORAGE_MANIFEST,
             "io.kindlike.cgroup-driver": "cgroupfs",
             "io.kindlike.kubeadm-api": kubeadm_api_version(version),
             "io.kindlike.components": ",".join(f"{k}={v}" for k, v in sorted(versions().items()))
