@@ -50,8 +50,8 @@ from kindlike.config import load_config, load_config_text
 from kindlike.config.naming import resolve_cluster_name
 from kindlike.config.types import ClusterConfig
 from kindlike.constants import ADMIN_CONF, NODE_KUBECTL, NODE_VERSION_FILE, ROLE_CONTROL_PLANE, ROLE_WORKER
+from kindlike.create.dryrun import dry_run
 from kindlike.create.pipeline import CreateOptions, create_cluster
-from kindlike.create.plan import dry_run
 from kindlike.duration import parse_wait  # noqa: F401  (part of the API)
 from kindlike.engines.base import Engine
 from kindlike.engines.detect import get_engine

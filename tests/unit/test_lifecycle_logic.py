@@ -30,7 +30,7 @@ def test_haproxy_config_lists_every_control_plane_with_health_checks():
 
 def test_several_control_planes_share_a_certificate_key_and_the_load_balancer_endpoint(tmp_path):
     from kindlike.config import load_config
-    from kindlike.create.rendered import Facts, default_image_info, render_nodes
+    from kindlike.create.dryrun import Facts, default_image_info, render_nodes
 
     path = tmp_path / "c.yaml"
     path.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n"
@@ -52,7 +52,7 @@ def test_several_control_planes_share_a_certificate_key_and_the_load_balancer_en
 
 def test_one_control_plane_has_no_certificate_key(tmp_path):
     from kindlike.config import load_config
-    from kindlike.create.rendered import Facts, default_image_info, render_nodes
+    from kindlike.create.dryrun import Facts, default_image_info, render_nodes
 
     path = tmp_path / "c.yaml"
     path.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n")

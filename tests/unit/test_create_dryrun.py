@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from kindlike.config import load_config, load_config_text
-from kindlike.create.plan import plan_dict, render_plan
+from kindlike.create.dryrun import plan_dict, render_plan
 
 HEADER = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n"
 
@@ -184,8 +184,8 @@ def test_plan_dict_is_json_serialisable_and_complete():
 
 
 def test_dry_run_lists_the_steps_create_would_run():
+    from kindlike.create.dryrun import dry_run
     from kindlike.create.pipeline import CreateOptions
-    from kindlike.create.plan import dry_run
     from kindlike.create.steps import STEPS
 
     c = cfg("nodes:\n- role: control-plane\n").cluster
@@ -205,8 +205,8 @@ def test_dry_run_lists_the_steps_create_would_run():
 
 
 def test_dry_run_refuses_what_create_refuses(tmp_path):
+    from kindlike.create.dryrun import dry_run
     from kindlike.create.pipeline import CreateOptions, create_cluster
-    from kindlike.create.plan import dry_run
     from kindlike.errors import KindlikeError
 
     missing = tmp_path / "absent"
@@ -222,8 +222,8 @@ def test_dry_run_refuses_what_create_refuses(tmp_path):
 def test_dry_run_of_several_control_planes_joins_them_through_the_load_balancer():
     import yaml
 
+    from kindlike.create.dryrun import dry_run
     from kindlike.create.pipeline import CreateOptions
-    from kindlike.create.plan import dry_run
 
     c = cfg("nodes:\n- role: control-plane\n- role: control-plane\n- role: control-plane\n- role: worker\n").cluster
     out = dry_run(CreateOptions("ha", c), output="yaml")

@@ -1,4 +1,4 @@
-"""The creation plan `kindlike create cluster --dry-run` prints.
+"""`kindlike create cluster --dry-run`: the plan, and each node's configuration.
 
 `plan_dict` builds the data (camelCase keys, like the config) from the node
 plans create itself uses (create/provision.py: names, images, published
@@ -10,24 +10,108 @@ With several control planes each control plane
 publishes the API server on a random loopback port and kind's external load
 balancer takes apiServerAddress:apiServerPort (kind's providers'
 provision.go).
-"""
+
+Of each node it shows the kubeadm configuration (Init/Join + Cluster, KubeletConfiguration,
+KubeProxyConfiguration) exactly as create would write it, and the containerd
+settings the node's entrypoint will set, for the image's Kubernetes version
+and the engine's rootless mode. Nothing is created: addresses the engine
+assigns at create time are shown as placeholders."""
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from kindlike.config.naming import load_balancer_name, node_names
 from kindlike.config.types import ClusterConfig
+from kindlike.constants import ROLE_LOAD_BALANCER, STORAGE_MANIFEST
+from kindlike.create import nodeconfig
 from kindlike.create.pipeline import planned, prepare
 from kindlike.create.provision import NodePlan, load_balancer_plan, node_plans
-from kindlike.create.rendered import Facts, default_image_info, render_nodes, render_text
 from kindlike.create.steps import STEPS
 from kindlike.doctor.checks import cgroup_layout, parse_cgroup_mounts
 from kindlike.engines.base import PortSpec
-from kindlike.nodeimage.metadata import image_info
+from kindlike.nodeimage.components import DEFAULT_KUBERNETES, versions
+from kindlike.nodeimage.metadata import ImageInfo, image_info
+
+NODE_IP = "<node-ip>"
+
+
+@dataclass(frozen=True)
+class PlannedNode:
+    """A node as the dry run knows it: no container, so no address yet."""
+
+    name: str
+    role: str
+    ip: str = NODE_IP
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The engine facts the configuration depends on."""
+
+    rootless: bool
+    cgroup_version: int
+
+
+def default_image_info(ref: str) -> ImageInfo:
+    """What the default image will be once built (it is missing)."""
+    return ImageInfo(ref=ref, kubernetes_version=DEFAULT_KUBERNETES, flavour="offline", cni="flannel",
+                     has_coredns=True, cgroup_driver="cgroupfs",
+                     storage_manifest=STORAGE_MANIFEST,
+                     components=tuple(sorted(versions().items())))
+
+
+def containerd_settings(info: ImageInfo, rootless: bool, patched: bool) -> dict[str, Any]:
+    """The keys /usr/local/bin/entrypoint sets at boot (kindlike-containerd-config)."""
+    # containerd 2 (the Go-modules images) reads format 3; 1.x format 2.
+    v2 = dict(info.components).get("containerd", "").startswith("v2")
+    return {
+        "file": "/etc/containerd/config.toml",
+        "format": 3 if v2 else 2,
+        "disable_apparmor": True,
+        "disable_hugetlb_controller": True,
+        "SystemdCgroup": False,
+        "restrict_oom_score_adj": True if rootless else "true unless the node may lower oom_score_adj (decided at boot)",
+        "snapshotter": ("overlayfs when it mounts on /var/lib/containerd, else fuse-overlayfs, else native "
+                        "(decided at boot)"),
+        "containerdConfigPatches": "applied after boot, then containerd restarts" if patched else "none",
+    }
+
+
+def render_nodes(name: str, cfg, info: ImageInfo, facts: Facts) -> list[dict[str, Any]]:
+    """Per node: name, role, kubeadm config text and documents, containerd settings."""
+    planned = [PlannedNode(node_name, role) for node_name, role, _ in node_names(cfg, name)]
+    lb = PlannedNode(load_balancer_name(name), ROLE_LOAD_BALANCER) if len(cfg.control_planes()) > 1 else None
+    texts = nodeconfig.render_all(facts, name, cfg, planned, info, lb)
+    patched = bool(cfg.containerd_config_patches or cfg.containerd_config_patches_json6902)
+    out = []
+    for n in planned:
+        docs = [d for d in yaml.safe_load_all(texts[n.name]) if d]
+        out.append({
+            "name": n.name,
+            "role": n.role,
+            "kubeadm": "join" if n is not planned[0] else "init",
+            "kubeadmConfig": texts[n.name],
+            "documents": {d["kind"]: d for d in docs},
+            "containerd": containerd_settings(info, facts.rootless, patched),
+        })
+    return out
+
+
+def render_text(nodes: list[dict[str, Any]]) -> str:
+    lines: list[str] = []
+    for n in nodes:
+        lines.append(f"--- node {n['name']} ({n['role']}, kubeadm {n['kubeadm']}): /kind/kubeadm.conf")
+        lines.extend(n["kubeadmConfig"].rstrip("\n").splitlines())
+        lines.append(f"--- node {n['name']}: containerd settings")
+        lines.extend(f"{k}: {v}" for k, v in n["containerd"].items())
+    return "\n".join(lines) + "\n"
+
 
 RANDOM_PORT = "<random free port>"
 ENGINE_PORT = "<engine-picked port>"
