@@ -90,7 +90,7 @@ down_host() {
     ip netns del "$(ns "$i")" 2>/dev/null || true
 }
 
-hosts() { ls -d "$STATE"/h* 2>/dev/null | sed 's|.*/h||' | sort -n; }
+hosts() { find "$STATE" -maxdepth 1 -name 'h[0-9]' -printf '%f\n' 2>/dev/null | sed 's/^h//' | sort -n; }
 
 case "${1:-}" in
     up)

@@ -20,6 +20,10 @@ LABEL_ROLE = LABEL_PREFIX + "role"
 # Every container's fixed address on the cluster network, so the next one
 # can be given a free address even while others are stopped.
 LABEL_ADDRESS = LABEL_PREFIX + "address"
+# Nodes on several hosts: a node's host address (what the other hosts reach
+# it at), and on the cluster engine's nodes the other hosts' engines.
+LABEL_HOST_ADDRESS = LABEL_PREFIX + "host-address"
+LABEL_HOSTS = LABEL_PREFIX + "hosts"
 
 ROLE_CONTROL_PLANE = "control-plane"
 ROLE_WORKER = "worker"
@@ -47,6 +51,8 @@ LABEL_NODE_NAME = LABEL_PREFIX + "node-name"
 ROLE_SNAPSHOT_STEP = "snapshot-step"
 
 API_SERVER_CONTAINER_PORT = 6443
+KUBELET_PORT = 10250
+FLANNEL_VXLAN_PORT = 8472
 
 # kind's well-known bootstrap token (pkg/cluster/internal/kubeadm/const.go):
 # the cluster is disposable and the API server is only published on loopback.

@@ -1,4 +1,5 @@
-"""A cluster's life after create: its state, `stop cluster` and `start cluster`.
+"""A cluster's life after create: its state, `stop cluster`, `start cluster`
+and `delete node`.
 
 Stopping stops every container of the cluster (nodes, load balancer and
 port forwarders);
@@ -21,12 +22,12 @@ from typing import Callable
 import yaml
 
 from kindlike import kubeconfig as kc
-from kindlike.cluster import loadbalancer
+from kindlike.cluster import hosts, loadbalancer
 from kindlike.cluster.boot import keep_pod_network_state, restart_dns_stalled_at_boot, wait_for_systemd
-from kindlike.cluster.kubectl import wait_api
-from kindlike.cluster.nodes import Node, cluster_labels, list_nodes, load_balancer
+from kindlike.cluster.kubectl import kubectl, wait_api
+from kindlike.cluster.nodes import Node, cluster_labels, first_running, list_nodes, load_balancer
 from kindlike.cluster.usable import wait_usable
-from kindlike.constants import ROLE_CONTROL_PLANE, ROLE_WORKER
+from kindlike.constants import LABEL_ADDRESS, ROLE_CONTROL_PLANE, ROLE_WORKER
 from kindlike.errors import ClusterError
 
 RUNNING, STOPPED, PARTLY = "running", "stopped", "partly running"
@@ -85,6 +86,7 @@ def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | 
         list(pool.map(lambda n: engine.start_containers([n.name]), nodes))
         kube = [n for n in nodes if n.role in (ROLE_CONTROL_PLANE, ROLE_WORKER)]
         list(pool.map(lambda n: wait_for_systemd(n, boot_timeout), kube))
+        list(pool.map(hosts.own_host_address, [n for n in kube if n.host_address]))
     res = StartResult(cluster, [n.name for n in nodes])
     res.durations["containers"] = time.monotonic() - t0
     cps = [n for n in kube if n.role == ROLE_CONTROL_PLANE]
@@ -104,3 +106,32 @@ def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | 
         kc.merge(cluster, text, kubeconfig, set_current=False)
         res.kubeconfig_changed = True
     return res
+
+
+def remove_node(engine, cluster: str, node_name: str) -> Node:
+    """Take a worker out of the cluster: its pods are evicted to the other
+    nodes (at most a minute), its Node object deleted, then its container
+    and /var volume removed from its host's engine. Returns the node."""
+    found = {n.name: n for n in list_nodes(engine, cluster)}
+    if not found:
+        raise ClusterError(f"no cluster named {cluster!r}", fix="see `kindlike get clusters`")
+    node = found.get(node_name)
+    if node is None:
+        raise ClusterError(f"cluster {cluster!r} has no node {node_name!r}",
+                           fix=f"its nodes: {', '.join(sorted(found))}")
+    if node.role != ROLE_WORKER:
+        raise ClusterError(f"{node_name} is a control plane; only workers can be removed",
+                           fix=f"delete the whole cluster: kindlike delete cluster --name {cluster}")
+    cp = first_running([n for n in found.values() if n.role == ROLE_CONTROL_PLANE])
+    if cp is not None:
+        # The Node's name is the node's hostname, which a copy of a snapshot
+        # keeps from the snapshot: ask the node.
+        hostname = node.output("hostname", check=False).strip() or node.name if node.running else node.name
+        kubectl(cp, "drain", hostname, "--ignore-daemonsets", "--delete-emptydir-data", "--force",
+                "--timeout=60s", check=False, timeout=120)
+        kubectl(cp, "delete", "node", hostname, "--ignore-not-found", check=False, timeout=60)
+    address = node.engine.container(node.name).labels.get(LABEL_ADDRESS, "")
+    node.engine.remove_containers([node.name])
+    if address:
+        node.engine.remove_volumes({**cluster_labels(cluster), LABEL_ADDRESS: address})
+    return node

@@ -1,4 +1,4 @@
-"""`kindlike delete cluster` and `kindlike delete clusters`."""
+"""`kindlike delete cluster`, `kindlike delete clusters` and `kindlike delete node`."""
 from __future__ import annotations
 
 import click
@@ -6,11 +6,12 @@ import click
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
 from kindlike.cluster import nodes
 from kindlike.kubeconfig import remove_cluster_entries
+from kindlike.lifecycle import remove_node
 
 
 @click.group()
 def delete() -> None:
-    """Delete one cluster or several."""
+    """Delete one cluster or several, or a worker node."""
 
 
 def _delete_one(state: State, name: str) -> None:
@@ -53,3 +54,16 @@ def delete_clusters(state: State, all_: bool, kubeconfig: str | None, names: tup
         state.status.line("No kindlike clusters to delete.")
     for name in targets:
         _delete_one(state, name)
+
+
+@delete.command("node")
+@click.argument("node")
+@name_option
+@provider_option
+@pass_state
+def delete_node(state: State, node: str, name: str | None) -> None:
+    """Remove a worker node from a running cluster: drain it, delete its Node
+    and its container (on whichever host it runs)."""
+    cluster = cluster_name(name)
+    remove_node(state.engine, cluster, node)
+    state.status.line(f"Removed node {node!r} from cluster {cluster!r}.")

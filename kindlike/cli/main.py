@@ -20,7 +20,7 @@ COMMANDS = {
     "completion": ("kindlike.cli.completion", "completion",
         'Output shell completion code: `source <(kindlike completion bash)`.'),
     "create": ("kindlike.cli.create", "create", 'Create a cluster.'),
-    "delete": ("kindlike.cli.delete", "delete", 'Delete one cluster or several.'),
+    "delete": ("kindlike.cli.delete", "delete", 'Delete one cluster or several, or a worker node.'),
     "doctor": ("kindlike.cli.doctor", "doctor", 'Check this host against the prerequisites for (rootless) clusters.'),
     "export": ("kindlike.cli.export", "export", "Export a cluster's kubeconfig or logs."),
     "expose": ("kindlike.cli.expose", "expose",

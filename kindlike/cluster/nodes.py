@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from kindlike.constants import (
     LABEL_ADDRESS,
     LABEL_CLUSTER,
+    LABEL_HOST_ADDRESS,
+    LABEL_HOSTS,
     LABEL_ROLE,
     NAME_PREFIX,
     ROLE_CONTROL_PLANE,
@@ -38,6 +40,9 @@ class Node:
     role: str
     engine: Engine
     network: str = ""
+    # With nodes on several hosts: the address the other hosts reach this
+    # node's host at, which Kubernetes then knows the node by.
+    host_address: str = ""
 
     def exec(self, *cmd: str, stdin: bytes | str | None = None, env: dict[str, str] | None = None,
              timeout: float | None = None, check: bool = True) -> ExecResult:
@@ -122,12 +127,23 @@ def node_container_names(engine: Engine, cluster: str) -> list[str]:
     return [c.name for c in engine.list_containers(cluster_labels(cluster))]
 
 
+def engines(engine: Engine, cluster: str) -> list[Engine]:
+    """The engines the cluster's containers run in: this one (the cluster's),
+    then those of the other hosts its nodes are on, which its nodes name in a
+    label (cluster state lives only in labels)."""
+    urls: list[str] = []
+    for c in engine.list_containers(cluster_labels(cluster)):
+        urls += [u for u in c.labels.get(LABEL_HOSTS, "").split(",") if u and u not in urls]
+    return [engine] + [engine.at(u) for u in urls]
+
+
 def list_nodes(engine: Engine, cluster: str, helpers: bool = False) -> list[Node]:
-    """Every node, control planes first; the containers that are not nodes
-    (the load balancer, port forwarders) only when asked for, after them:
-    they run no Kubernetes, so loading images or collecting logs passes them by."""
-    found = engine.list_containers(cluster_labels(cluster))
-    nodes = [Node(c.name, c.labels.get(LABEL_ROLE, ""), engine, network_name(cluster)) for c in found]
+    """Every node, on every host, control planes first; the containers that
+    are not nodes (the load balancer, port forwarders) only when asked for,
+    after them: they run no Kubernetes, so loading images or collecting logs
+    passes them by."""
+    nodes = [Node(c.name, c.labels.get(LABEL_ROLE, ""), e, network_name(cluster), c.labels.get(LABEL_HOST_ADDRESS, ""))
+             for e in engines(engine, cluster) for c in e.list_containers(cluster_labels(cluster))]
     nodes = [n for n in nodes if helpers or n.role in ROLE_ORDER]
     return sorted(nodes, key=lambda n: (ROLE_ORDER.get(n.role, 9), n.name))
 
@@ -208,11 +224,13 @@ def delete_cluster(engine: Engine, cluster: str) -> dict[str, list[str]]:
     """Remove every container, volume and the network of a cluster; what was
     removed is returned so callers can say so (and tests can check)."""
     labels = cluster_labels(cluster)
-    containers = node_container_names(engine, cluster)
-    engine.remove_containers(containers)
-    volumes = engine.remove_volumes(labels)
-    networks = []
-    for net in set(engine.list_networks(labels)) | {network_name(cluster)}:
-        if engine.delete_network(net):
-            networks.append(net)
-    return {"containers": containers, "volumes": volumes, "networks": networks}
+    removed: dict[str, list[str]] = {"containers": [], "volumes": [], "networks": []}
+    for e in reversed(engines(engine, cluster)):  # the one naming the others last
+        containers = node_container_names(e, cluster)
+        e.remove_containers(containers)
+        removed["containers"] += containers
+        removed["volumes"] += e.remove_volumes(labels)
+        for net in set(e.list_networks(labels)) | {network_name(cluster)}:
+            if e.delete_network(net):
+                removed["networks"].append(net)
+    return removed

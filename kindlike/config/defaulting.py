@@ -131,6 +131,8 @@ def _node(raw: Mapping[str, Any], ip_family: str) -> NodeConfig:
         ),
         kubeadm_config_patches=tuple(raw.get("kubeadmConfigPatches") or ()),
         kubeadm_config_patches_json6902=_json6902(raw.get("kubeadmConfigPatchesJSON6902")),
+        host=(raw.get("kindlike") or {}).get("host") or "",
+        host_address=(raw.get("kindlike") or {}).get("hostAddress") or "",
     )
 
 

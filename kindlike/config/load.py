@@ -75,7 +75,10 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         "extraPortMappings": ("list", ("obj", "PortMapping")),
         "kubeadmConfigPatches": ("list", "str"),
         "kubeadmConfigPatchesJSON6902": ("list", ("obj", "PatchJSON6902")),
+        # kindlike-only settings, kept under one key kind will not take.
+        "kindlike": ("obj", "KindlikeNode"),
     },
+    "KindlikeNode": {"host": "str", "hostAddress": "str"},
     "Networking": {
         "ipFamily": "str",
         "apiServerPort": "int",
@@ -110,6 +113,7 @@ _WHERE = {
     "Mount": "extraMounts[]",
     "PortMapping": "extraPortMappings[]",
     "PatchJSON6902": "kubeadmConfigPatchesJSON6902[]",
+    "KindlikeNode": "nodes[].kindlike",
 }
 
 _EXPECTED = {

@@ -37,6 +37,12 @@ def _k(kind_name: str, **kwargs):
     return field(metadata={"kind": kind_name}, **kwargs)
 
 
+def _own(path: str, **kwargs):
+    """A kindlike-only field, under the `kindlike:` key of its object (kind
+    refuses that key; a config without it stays a kind config)."""
+    return field(metadata={"kindlike": path}, **kwargs)
+
+
 @dataclass(frozen=True)
 class Mount:
     """One bind mount from the host into a node container (`extraMounts[]`)."""
@@ -102,6 +108,11 @@ class NodeConfig:
     kubeadm_config_patches_json6902: tuple[PatchJSON6902, ...] = _k(
         "kubeadmConfigPatchesJSON6902", default=()
     )
+    # kindlike-only: the engine of the host the node runs on ("" = the
+    # cluster's engine) and that host's address, which the other hosts reach
+    # it at (kindlike.cluster.hosts).
+    host: str = _own("kindlike.host", default="")
+    host_address: str = _own("kindlike.hostAddress", default="")
     # Not a config field: True when `image` came from kindlike's default, so a
     # plan can say "(default)" and `--image` semantics stay visible.
     image_defaulted: bool = field(default=False, compare=False)
@@ -143,6 +154,11 @@ class ClusterConfig:
     containerd_config_patches_json6902: tuple[str, ...] = _k(
         "containerdConfigPatchesJSON6902", default=()
     )
+
+    @property
+    def multi_host(self) -> bool:
+        """Nodes on several hosts: every node is addressed by its host's address."""
+        return any(n.host or n.host_address for n in self.nodes)
 
     def control_planes(self) -> tuple[NodeConfig, ...]:
         return tuple(n for n in self.nodes if n.role == ROLE_CONTROL_PLANE)

@@ -85,6 +85,7 @@ class _Validator:
             self.node(node, f"nodes[{i}]", c.networking.ip_family)
         if not any(n.role == ROLE_CONTROL_PLANE for n in c.nodes):
             self.problems.append("nodes: must have at least one control-plane node")
+        self.hosts(c)
         self.host_bindings(c)
         self.kubeadm_patches(c.kubeadm_config_patches, c.kubeadm_config_patches_json6902, "")
         for i, text in enumerate(c.containerd_config_patches):
@@ -210,6 +211,37 @@ class _Validator:
                     f'{ppath}.protocol: "{pm.protocol}" is not valid (one of {", ".join(PROTOCOLS)})'
                 )
         self.kubeadm_patches(node.kubeadm_config_patches, node.kubeadm_config_patches_json6902, path)
+
+    def hosts(self, c: ClusterConfig) -> None:
+        """Nodes on several hosts (kindlike.host / kindlike.hostAddress): each
+        node is reached at its host's address, so every node needs one, one
+        node per host, and the control plane's etcd stays on its host."""
+        if not c.multi_host:
+            return
+        seen: dict[str, int] = {}
+        for i, node in enumerate(c.nodes):
+            path = f"nodes[{i}].kindlike"
+            if node.host and not node.host.startswith(("unix://", "tcp://", "ssh://")):
+                self.problems.append(f'{path}.host: "{node.host}" is not an engine address '
+                                     "(unix:///path/to/engine.sock, tcp://HOST:PORT or ssh://USER@HOST)")
+            ip = _ip(node.host_address)
+            if not node.host_address:
+                self.problems.append(f"{path}.hostAddress: required when nodes are on several hosts (the "
+                                     "address the other hosts reach this node's host at)")
+            elif ip is None or ip.version != 4 or ip.is_loopback or ip.is_unspecified:
+                self.problems.append(f'{path}.hostAddress: "{node.host_address}" is not an IPv4 address the '
+                                     "other hosts can reach")
+            elif node.host_address in seen:
+                self.problems.append(f"{path}.hostAddress: {node.host_address} is also nodes[{seen[node.host_address]}]"
+                                     "'s; put one node on each host (they would publish the same ports)")
+            else:
+                seen[node.host_address] = i
+        if len(c.control_planes()) > 1:
+            self.problems.append("nodes: several control planes across hosts are not supported (etcd's peers "
+                                 "would need their ports published too); use one control plane")
+        if c.networking.ip_family != IP_FAMILY_IPV4:
+            self.problems.append(f'networking.ipFamily: "{c.networking.ip_family}" with nodes on several hosts; '
+                                 "only ipv4 is supported there")
 
     def bind_path(self, value: str, path: str) -> None:
         # Engines take a bind as "host:container:options", so a ":" would split

@@ -47,6 +47,23 @@ def point_at_api_server(manifest: str, host: str, port: int) -> str:
     return "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
 
 
+def across_hosts(manifest: str) -> str:
+    """Flannel for nodes on several hosts: each node's VXLAN endpoint is
+    announced at its host's address (the pod's status.hostIP, which is the
+    node's InternalIP, its host's address), where the node publishes the
+    VXLAN port; the device itself stays on the node's own interface (eth0),
+    not on the host address kindlike puts on the node's loopback."""
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    for doc in docs:
+        if doc.get("kind") != "DaemonSet":
+            continue
+        for c in doc["spec"]["template"]["spec"].get("containers", []):
+            env = [e for e in c.get("env", []) if e.get("name") not in ("FLANNELD_PUBLIC_IP", "FLANNELD_IFACE")]
+            c["env"] = env + [{"name": "FLANNELD_PUBLIC_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+                              {"name": "FLANNELD_IFACE", "value": "eth0"}]
+    return "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
+
+
 FLANNEL_CONFLIST = "/etc/cni/net.d/10-flannel.conflist"
 
 
@@ -95,12 +112,15 @@ def preseed_cni_config(nodes: list[Node], path: str = CNI_MANIFEST) -> bool:
 
 
 def install_cni(control_plane: Node, pod_subnet: str, api_server: tuple[str, int],
-                path: str = CNI_MANIFEST, conflist_on_nodes: bool = False) -> None:
+                path: str = CNI_MANIFEST, conflist_on_nodes: bool = False, multi_host: bool = False) -> None:
     """Apply the image's CNI manifest with the cluster's pod subnet, its
     DaemonSets pointed at the API server (host, port); without the init
-    container that copies Flannel's CNI config when every node has it."""
+    container that copies Flannel's CNI config when every node has it; with
+    nodes on several hosts, Flannel's endpoints at their hosts' addresses."""
     manifest = render_cni_manifest(control_plane.read_file(path), pod_subnet)
     manifest = point_at_api_server(manifest, *api_server)
+    if multi_host:
+        manifest = across_hosts(manifest)
     apply(control_plane, without_conflist_copy(manifest) if conflist_on_nodes else manifest)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import time
+from pathlib import Path
 from typing import Callable
 
 from kindlike import constants
@@ -60,3 +62,22 @@ def ensure_images(engine: Engine, refs: list[str], note: Callable[[str], None], 
             note(ref)
         out[ref] = image_info(engine, ref)
     return out
+
+
+def copy_to_hosts(engine: Engine, plans, note: Callable[[str], None]) -> None:
+    """Give the engine of each node on another host the node's image, as the
+    cluster's engine has it (skipped where the same image is there)."""
+    wanted: dict[str, set[str]] = {}
+    for p in plans:
+        if p.host:
+            wanted.setdefault(p.host, set()).add(p.image)
+    for url, refs in wanted.items():
+        there = engine.at(url)
+        missing = sorted(r for r in refs if not there.image_exists(r) or there.image_id(r) != engine.image_id(r))
+        if not missing:
+            continue
+        note(f"copying {', '.join(missing)} to {url}")
+        with tempfile.TemporaryDirectory(prefix="kindlike-images-") as d:
+            archive = Path(d) / "images.tar"
+            engine.save_images(missing, archive)
+            there.load_image_archive(archive)

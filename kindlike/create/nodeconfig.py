@@ -7,6 +7,7 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 from kindlike import constants
+from kindlike.cluster import hosts
 from kindlike.cluster.nodes import Node
 from kindlike.config.naming import node_names
 from kindlike.config.types import ClusterConfig
@@ -24,24 +25,28 @@ def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageIn
     by_name = {n: node_cfg for n, _role, node_cfg in node_names(cfg, cluster)}
     cp = nodes[0]
     # Every node reaches the API server through the load balancer when there
-    # is one; each control plane's certificate names it.
+    # is one; each control plane's certificate names it. Nodes on several
+    # hosts reach it at its host's address, where it is published.
     endpoint = load_balancer or cp
+    endpoint_name = by_name[cp.name].host_address if cfg.multi_host else endpoint.name
     host_addr = cfg.networking.api_server_address
-    rootless = facts.rootless
-    sans = sorted({host_addr, "localhost", "127.0.0.1", cp.name, cp.ip, endpoint.name, endpoint.ip}
-                  - {"0.0.0.0", "::", ""})
+    sans = sorted({host_addr, "localhost", "127.0.0.1", cp.name, cp.ip, endpoint.name, endpoint.ip,
+                   by_name[cp.name].host_address} - {"0.0.0.0", "::", ""})
     certificate_key = secrets.token_hex(32) if load_balancer else ""
     out = []
     for i, n in enumerate(nodes):
         node_cfg = by_name[n.name]
+        # A node on another host may run under another kind of engine
+        # (rootless there); the dry run's planned nodes have no engine.
+        node_facts = n.engine.info() if getattr(n, "engine", None) is not None else facts
         inp = kubeadm.KubeadmInput(
             cluster_name=cluster,
             kubernetes_version=info.kubernetes_version,
             node_name=n.name,
             node_role=n.role,
-            node_ip=n.ip,
+            node_ip=node_cfg.host_address or n.ip,
             node_labels=dict(node_cfg.labels),
-            control_plane_endpoint=f"{endpoint.name}:{constants.API_SERVER_CONTAINER_PORT}",
+            control_plane_endpoint=f"{endpoint_name}:{constants.API_SERVER_CONTAINER_PORT}",
             certificate_key=certificate_key if n.role == constants.ROLE_CONTROL_PLANE else "",
             control_planes=len(cfg.control_planes()),
             api_server_cert_sans=sans,
@@ -51,9 +56,9 @@ def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageIn
             feature_gates=dict(cfg.feature_gates),
             runtime_config=dict(cfg.runtime_config),
             kube_proxy_mode=cfg.networking.kube_proxy_mode,
-            user_namespace=rootless,
+            user_namespace=node_facts.rootless,
             cgroup_driver=info.cgroup_driver,
-            cgroup_version=facts.cgroup_version,
+            cgroup_version=node_facts.cgroup_version,
             token=BOOTSTRAP_TOKEN,
             join=i > 0,
         )
@@ -75,6 +80,8 @@ def write_node_configs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: 
     patch_containerd = bool(cfg.containerd_config_patches or cfg.containerd_config_patches_json6902)
 
     def write(n: Node) -> None:
+        if n.host_address:
+            hosts.own_host_address(n)
         n.write_file(KUBEADM_CONF, rendered[n.name])
         if patch_containerd:
             current = n.read_file(CONTAINERD_CONF)

@@ -81,6 +81,10 @@ def run(ctx: Context, steps: Sequence[Step]) -> None:
             with _uninterrupted():
                 try:
                     delete_cluster(ctx.engine, ctx.name)
+                    # Nodes on other hosts, also when the nodes naming them
+                    # were never made.
+                    for url in dict.fromkeys(p.host for p in ctx.plans if p.host):
+                        delete_cluster(ctx.engine.at(url), ctx.name)
                 except Exception as cleanup_error:  # noqa: BLE001 - reported with the original error
                     left = cleanup_error
         if current.check or isinstance(e, StepError) or not isinstance(e, Exception):

@@ -16,7 +16,16 @@ from kindlike.cluster.boot import wait_for_systemd
 from kindlike.cluster.nodes import Node, cluster_labels, network_name, node_addresses, node_labels, refuse_existing
 from kindlike.config.naming import load_balancer_name, node_names
 from kindlike.config.types import IP_FAMILY_IPV6, ClusterConfig, NodeConfig
-from kindlike.constants import API_SERVER_CONTAINER_PORT, LABEL_ADDRESS, ROLE_CONTROL_PLANE, ROLE_LOAD_BALANCER
+from kindlike.constants import (
+    API_SERVER_CONTAINER_PORT,
+    FLANNEL_VXLAN_PORT,
+    KUBELET_PORT,
+    LABEL_ADDRESS,
+    LABEL_HOST_ADDRESS,
+    LABEL_HOSTS,
+    ROLE_CONTROL_PLANE,
+    ROLE_LOAD_BALANCER,
+)
 from kindlike.engines.base import Engine, MountSpec, NodeSpec, PortSpec
 
 
@@ -41,6 +50,10 @@ class NodePlan:
     # a snapshot); None = the image's own.
     entrypoint: list[str] | None = None
     command: list[str] | None = None
+    # Nodes on several hosts: the engine of this node's host ("" = the
+    # cluster's) and the host's address (kindlike.cluster.hosts).
+    host: str = ""
+    host_address: str = ""
 
     @property
     def published(self) -> list[PortSpec]:
@@ -52,6 +65,9 @@ def api_server_port(cfg: ClusterConfig) -> PortSpec:
     planes each gets a random loopback port and kind's external load
     balancer takes apiServerAddress:apiServerPort (kindlike.cluster.loadbalancer)."""
     net = cfg.networking
+    if cfg.multi_host:
+        return PortSpec(API_SERVER_CONTAINER_PORT, API_SERVER_CONTAINER_PORT, cfg.control_planes()[0].host_address,
+                        "TCP")
     if len(cfg.control_planes()) > 1:
         loopback = "::1" if net.ip_family == IP_FAMILY_IPV6 else "127.0.0.1"
         return PortSpec(API_SERVER_CONTAINER_PORT, 0, loopback, "TCP")
@@ -83,9 +99,27 @@ def node_plans(cluster: str, cfg: ClusterConfig) -> list[NodePlan]:
         api = api_server_port(cfg) if role == ROLE_CONTROL_PLANE else None
         search = cfg.networking.dns_search
         env = {} if search is None else {"KINDLIKE_DNS_SEARCH": " ".join(search)}
-        plans.append(NodePlan(name, role, node.image, api_server=api, ports=ports, mounts=mounts, config=node,
-                              env=env))
+        plan = NodePlan(name, role, node.image, api_server=api, ports=ports, mounts=mounts, config=node, env=env,
+                        host=node.host, host_address=node.host_address)
+        if cfg.multi_host:
+            on_other_hosts(plan, cfg)
+        plans.append(plan)
     return plans
+
+
+def on_other_hosts(plan: NodePlan, cfg: ClusterConfig) -> None:
+    """What a node needs when the cluster's nodes are on several hosts: the
+    ports the other hosts reach it through (the kubelet's, Flannel's VXLAN),
+    published on its host's address, and the labels that find it again."""
+    plan.ports += [PortSpec(p, p, plan.host_address, proto) for p, proto in HOST_PORTS]
+    plan.labels[LABEL_HOST_ADDRESS] = plan.host_address
+    if not plan.host:
+        # The cluster engine's nodes name the other hosts' engines.
+        plan.labels[LABEL_HOSTS] = ",".join(dict.fromkeys(n.host for n in cfg.nodes if n.host))
+
+
+# The kubelet (logs, exec, metrics from the API server) and Flannel's VXLAN.
+HOST_PORTS = ((KUBELET_PORT, "TCP"), (FLANNEL_VXLAN_PORT, "UDP"))
 
 
 def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
@@ -112,21 +146,30 @@ def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
     )
 
 
+def engine_of(engine: Engine, plan: NodePlan) -> Engine:
+    """The engine a node runs in: its host's, else the cluster's."""
+    return engine.at(plan.host) if plan.host else engine
+
+
 def provision(engine: Engine, cluster: str, plans: list[NodePlan], *, boot_timeout: float = 120) -> list[Node]:
     """Create the network and start all nodes (and the load balancer, whose
-    plan comes last) at once; return them, the nodes booted."""
-    refuse_existing(engine, cluster)
+    plan comes last) at once, each in its host's engine; return them, the
+    nodes booted."""
     net = network_name(cluster)
-    if net in engine.list_networks(cluster_labels(cluster)):
-        engine.delete_network(net)  # left by an earlier cluster of this name (no nodes, as just checked)
-    engine.ensure_network(net, cluster_labels(cluster))
-    specs = [node_spec(engine, cluster, p) for p in plans]
-    for spec, ip in zip(specs, node_addresses(engine.network_subnet(net), len(specs))):
-        spec.ip = ip
-        spec.labels[LABEL_ADDRESS] = ip
-    with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
-        list(pool.map(engine.run_node, specs))
-        nodes = [Node(p.name, p.role, engine, net) for p in plans]
+    specs: dict[str, NodeSpec] = {}
+    for e in dict.fromkeys(engine_of(engine, p) for p in plans):
+        refuse_existing(e, cluster)
+        if net in e.list_networks(cluster_labels(cluster)):
+            e.delete_network(net)  # left by an earlier cluster of this name (no nodes, as just checked)
+        e.ensure_network(net, cluster_labels(cluster))
+        here = [p for p in plans if engine_of(engine, p) is e]
+        for p, ip in zip(here, node_addresses(e.network_subnet(net), len(here))):
+            specs[p.name] = node_spec(e, cluster, p)
+            specs[p.name].ip = ip
+            specs[p.name].labels[LABEL_ADDRESS] = ip
+    nodes = [Node(p.name, p.role, engine_of(engine, p), net, p.host_address) for p in plans]
+    with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
+        list(pool.map(lambda n: n.engine.run_node(specs[n.name]), nodes))
         list(pool.map(lambda n: wait_for_systemd(n, boot_timeout),
                       [n for n in nodes if n.role != ROLE_LOAD_BALANCER]))
     return nodes

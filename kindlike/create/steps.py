@@ -20,6 +20,7 @@ from kindlike.cluster.nodes import refuse_existing
 from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_WORKER
 from kindlike.create import bootstrap, cni, nodeconfig, provision
 from kindlike.create.context import Context, Note, Step
+from kindlike.create.imageinfo import copy_to_hosts
 from kindlike.create.imageinfo import ensure_images as ensure
 from kindlike.doctor import preflight as host_preflight
 from kindlike.duration import format_duration
@@ -35,6 +36,7 @@ def preflight(ctx: Context, note: Note) -> None:
 
 def ensure_images(ctx: Context, note: Note) -> None:
     ctx.images = ensure(ctx.engine, sorted({p.image for p in ctx.plans}), note=note, status=ctx.status)
+    copy_to_hosts(ctx.engine, ctx.plans, note)
     if ctx.lb_plan is not None:
         helperimage.ensure_image(ctx.engine, note=ctx.status.line)
 
@@ -107,8 +109,10 @@ def _join_workers(ctx: Context) -> None:
 
 
 def _install_cni(ctx: Context) -> None:
-    cni.install_cni(ctx.control_plane, ctx.config.networking.pod_subnet,
-                    (ctx.api_endpoint.name, API_SERVER_CONTAINER_PORT), conflist_on_nodes=ctx.conflist_preseeded)
+    # Nodes on other hosts reach the API server at its host's address.
+    host = ctx.control_plane.host_address if ctx.config.multi_host else ctx.api_endpoint.name
+    cni.install_cni(ctx.control_plane, ctx.config.networking.pod_subnet, (host, API_SERVER_CONTAINER_PORT),
+                    conflist_on_nodes=ctx.conflist_preseeded, multi_host=ctx.config.multi_host)
 
 
 def _install_storage(ctx: Context) -> None:

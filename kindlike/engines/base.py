@@ -154,6 +154,18 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def info(self) -> EngineInfo: ...
 
+    def at(self, url: str) -> "Engine":
+        """The same kind of engine at another endpoint (another host's),
+        connected once and kept while this one is."""
+        peers = self.__dict__.setdefault("_peers", {})
+        if url not in peers:
+            peers[url] = self.connect_at(url)
+        return peers[url]
+
+    @abc.abstractmethod
+    def connect_at(self, url: str) -> "Engine":
+        """A new connection to the same kind of engine at `url`."""
+
     # -- networks ----------------------------------------------------------
     @abc.abstractmethod
     def ensure_network(self, name: str, labels: dict[str, str]) -> None:

@@ -35,6 +35,9 @@ class DockerEngine(SdkEngine):
         self.host = host
         self._info: EngineInfo | None = None
 
+    def connect_at(self, url: str) -> "DockerEngine":
+        return DockerEngine.connect(url)
+
     @classmethod
     def connect(cls, host: str | None = None) -> "DockerEngine":
         tried = []

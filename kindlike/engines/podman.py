@@ -53,6 +53,9 @@ class PodmanEngine(SdkEngine):
         self._service_dir: str | None = None
         self._info: EngineInfo | None = None
 
+    def connect_at(self, url: str) -> "PodmanEngine":
+        return PodmanEngine.connect(url, start_service=False)
+
     @classmethod
     def connect(cls, url: str | None = None, start_service: bool = True) -> "PodmanEngine":
         url = url or default_socket()
