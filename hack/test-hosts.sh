@@ -105,6 +105,8 @@ case "${1:-}" in
         for i in $(hosts); do down_host "$i"; done
         iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || true
         ip link del "$BRIDGE" 2>/dev/null || true
+        # An engine leaves its network namespaces' bind mounts behind.
+        findmnt -rn -o TARGET | grep "^$STATE/" | sort -r | xargs -r umount -l
         rm -rf "$STATE"
         say "down (data roots kept under $DATA)"
         ;;
