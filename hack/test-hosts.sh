@@ -106,7 +106,7 @@ case "${1:-}" in
         iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || true
         ip link del "$BRIDGE" 2>/dev/null || true
         # An engine leaves its network namespaces' bind mounts behind.
-        findmnt -rn -o TARGET | grep "^$STATE/" | sort -r | xargs -r umount -l
+        findmnt -rn -o TARGET | { grep "^$STATE/" || true; } | sort -r | xargs -r umount -l
         rm -rf "$STATE"
         say "down (data roots kept under $DATA)"
         ;;

@@ -19,6 +19,7 @@ from kindlike.doctor.checks import (
     Check,
     ProbeResult,
     check_engine,
+    check_hosts,
     check_resource_limits,
     for_caller,
 )
@@ -81,7 +82,23 @@ def run_doctor(engine, *, engine_error: str = "", engine_fix: str = "", provider
                                    engine=info.name if info else (provider or "docker"), systemd=ctx["systemd"])
     # engine, cgroup-version, cgroup-delegation, resource-limits, then the rest.
     uid = os.getuid()
-    return [for_caller(ch, uid) for ch in (eng, *checks[:2], limits, *checks[2:])]
+    hosts = [other_hosts(engine, cluster_cfg)] if engine is not None and cluster_cfg is not None \
+        and cluster_cfg.multi_host else []
+    return [for_caller(ch, uid) for ch in (eng, *checks[:2], limits, *checks[2:], *hosts)]
+
+
+def other_hosts(engine, cluster_cfg) -> Check:
+    """Whether the engine of every other host the config names answers."""
+    answers = []
+    for i, node in enumerate(cluster_cfg.nodes):
+        if not node.host:
+            continue
+        try:
+            engine.at(node.host).info()
+            answers.append((f"nodes[{i}].kindlike.host", node.host, ""))
+        except Exception as e:  # any failure to connect is the answer
+            answers.append((f"nodes[{i}].kindlike.host", node.host, str(e).splitlines()[0][:200]))
+    return check_hosts(answers)
 
 
 def preflight(engine, cluster_cfg, *, allow_no_resource_limits: bool = False, status=None, files=None) -> list[Check]:
@@ -94,6 +111,8 @@ def preflight(engine, cluster_cfg, *, allow_no_resource_limits: bool = False, st
     try:
         checks, _ctx = host.host_checks(info, cluster_cfg=cluster_cfg, allow_no_limits=allow,
                                         files=files or host.HostFiles())
+        if cluster_cfg is not None and cluster_cfg.multi_host:
+            checks.append(other_hosts(engine, cluster_cfg))
     except Exception as e:  # a bug in a check must not stop every create
         if status is not None:
             status.line(f"WARNING: preflight checks could not run ({type(e).__name__}: {e}); "

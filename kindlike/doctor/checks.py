@@ -505,6 +505,40 @@ def check_ip_forward(value: str | None) -> Check:
                  "sudo sysctl -w net.ipv4.ip_forward=1")
 
 
+# -- nodes on several hosts ------------------------------------------------
+def check_hosts(answers: list[tuple[str, str, str]]) -> Check:
+    """The engines of the other hosts a config places nodes on: (config
+    path, engine URL, "" when it answered else why not). A create fails at
+    its first node on a host whose engine does not answer."""
+    name = "hosts"
+    down = [(path, url, why) for path, url, why in answers if why]
+    if down:
+        path, url, why = down[0]
+        return Check(name, FAIL, f"{path}: the engine at {url} does not answer ({why})"
+                     + (f"; {len(down) - 1} more" if len(down) > 1 else ""),
+                     f"start the engine on that host, or fix {path}", fatal=True)
+    return Check(name, OK, f"the engines of {len(answers)} other host{'s' if len(answers) != 1 else ''} answer",
+                 fatal=True)
+
+
+def check_vxlan_host(modules: dict[str, bool], rp_filter: str | None) -> Check:
+    """What Flannel's VXLAN between hosts needs of this host's kernel: the
+    vxlan module (a node container cannot load it, rootless least of all),
+    br_netfilter (kube-proxy sees bridged pod traffic), and reverse-path
+    filtering that does not drop the VXLAN packets the host's NAT hands on
+    (strict mode, 1, can). Every host needs the same."""
+    name = "multi-host-kernel"
+    missing = [m for m, loaded in modules.items() if not loaded]
+    if missing:
+        return Check(name, WARN, f"kernel module{'s' if len(missing) > 1 else ''} {', '.join(missing)} not "
+                                 "loaded: pods on other hosts may be unreachable",
+                     f"sudo modprobe {' '.join(missing)} (on every host)")
+    if (rp_filter or "").strip() == "1":
+        return Check(name, WARN, "net.ipv4.conf.all.rp_filter=1 (strict) may drop VXLAN packets between hosts",
+                     "sudo sysctl -w net.ipv4.conf.all.rp_filter=2 (on every host)")
+    return Check(name, OK, f"{', '.join(modules)} loaded; rp_filter={(rp_filter or '?').strip()}")
+
+
 def check_inotify(watches: str | None, instances: str | None) -> Check:
     name = "inotify"
     low, fixes, shown = [], [], []

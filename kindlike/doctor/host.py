@@ -306,5 +306,8 @@ def host_checks(info, *, cluster_cfg=None, allow_no_limits: bool = False, files:
                                              target=target, target_text=target_text))
     else:
         out.append(c.check_podman_pids_limit(engine=engine_name, rootless=rootless, confs=[], pids_enforced=False))
+    if cluster_cfg.multi_host:
+        modules = {m: files.stat(f"/sys/module/{m}") is not None for m in ("vxlan", "br_netfilter")}
+        out.append(c.check_vxlan_host(modules, files.sysctl("net.ipv4.conf.all.rp_filter")))
     ctx = {"user": user, "rootless": rootless, "layout": layout, "systemd": systemd}
     return out, ctx
