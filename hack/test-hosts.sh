@@ -5,16 +5,24 @@
 # hosts share a bridge in the root namespace and have no default route.
 #
 #   hack/test-hosts.sh up [N]      make hosts 1..N (default 3), idempotent
+#   hack/test-hosts.sh up-rootless [N]
+#                                  also start a rootless Docker engine in each,
+#                                  as the rootless test user (hack/as-rootless.sh)
 #   hack/test-hosts.sh down        stop their engines, remove namespaces and bridge
 #   hack/test-hosts.sh env I       print DOCKER_HOST=... and the address of host I
-#   hack/test-hosts.sh image REF   copy an image from the machine's engine into
-#                                  every host's engine (skipped where present)
+#   hack/test-hosts.sh image REF [--rootless] [I...]
+#                                  copy an image from the machine's engine into
+#                                  the engine of hosts I... (default: every
+#                                  host), skipped where present
 #
 # Host I: namespace kindlike-hI, address 10.213.0.(10+I)/24 on bridge
 # kindlike-hosts (10.213.0.1), engine unix:///run/kindlike-hosts/hI/docker.sock,
-# data root /var/lib/kindlike-hosts/hI (kept by `down`: it caches the images).
+# data root /var/lib/kindlike-hosts/hI (kept by `down`: it caches the images);
+# its rootless engine unix:///run/kindlike-hosts/rI/docker.sock (the user's
+# XDG_RUNTIME_DIR there), data root /var/lib/kindlike-hosts/rI.
 set -euo pipefail
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BRIDGE=kindlike-hosts
 PREFIX=10.213.0
 STATE=/run/kindlike-hosts
@@ -28,6 +36,8 @@ say() { printf 'test-hosts: %s\n' "$*"; }
 ns() { echo "kindlike-h$1"; }
 addr() { echo "$PREFIX.$((10 + $1))"; }
 sock() { echo "unix://$STATE/h$1/docker.sock"; }
+rsock() { echo "unix://$STATE/r$1/docker.sock"; }
+ROOTLESS_USER=${KINDLIKE_ROOTLESS_USER:-kindlike}
 
 wait_for() {  # SECONDS CMD...
     local deadline=$((SECONDS + $1)); shift
@@ -79,6 +89,25 @@ up_host() {
     say "host $i: $(addr "$i"), engine started ($(sock "$i"))"
 }
 
+up_rootless() {
+    local i=$1 n dir
+    n=$(ns "$i") dir="$STATE/r$i"
+    if docker -H "$(rsock "$i")" info >/dev/null 2>&1; then
+        say "host $i: rootless engine running"
+        return
+    fi
+    install -d -o "$ROOTLESS_USER" -g "$ROOTLESS_USER" -m 0700 "$dir" "$DATA/r$i"
+    # In the host's network namespace, as the user in its delegated cgroups:
+    # rootlesskit's own namespace reaches out through this one, and
+    # publishes ports on this host's address.
+    nsenter --net="/run/netns/$n" setsid "$HERE/as-rootless.sh" sh -c \
+        "export XDG_RUNTIME_DIR=$dir; exec /usr/share/docker.io/contrib/dockerd-rootless.sh --data-root $DATA/r$i -H $(rsock "$i")" \
+        >>"$LOGDIR/test-host-$i-rootless.log" 2>&1 </dev/null &
+    wait_for 90 docker -H "$(rsock "$i")" info ||
+        { tail -n 20 "$LOGDIR/test-host-$i-rootless.log" >&2; die "the rootless engine of host $i did not come up"; }
+    say "host $i: rootless engine started ($(rsock "$i"))"
+}
+
 down_host() {
     local i=$1 pid
     if [[ -s $STATE/h$i/docker.pid ]]; then
@@ -86,6 +115,11 @@ down_host() {
         kill "$pid" 2>/dev/null || true
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
+    for pid in $(pgrep -u "$ROOTLESS_USER" -f "dockerd --data-root $DATA/r$i " || true); do
+        kill "$pid" 2>/dev/null || true
+    done
+    for _ in $(seq 100); do pgrep -u "$ROOTLESS_USER" -f "$STATE/r$i/" >/dev/null || break; sleep 0.1; done
+    pkill -KILL -u "$ROOTLESS_USER" -f "$STATE/r$i/" 2>/dev/null || true
     ip link del "klh$i" 2>/dev/null || true
     ip netns del "$(ns "$i")" 2>/dev/null || true
 }
@@ -100,6 +134,12 @@ case "${1:-}" in
         modprobe vxlan 2>/dev/null || true
         up_bridge
         for i in $(seq "$count"); do up_host "$i"; done
+        ;;
+    up-rootless)
+        count=${2:-3}
+        [[ $count =~ ^[1-9]$ ]] || die "up-rootless: give a host count from 1 to 9"
+        "$0" up "$count"
+        for i in $(seq "$count"); do up_rootless "$i"; done
         ;;
     down)
         for i in $(hosts); do down_host "$i"; done
@@ -117,12 +157,15 @@ case "${1:-}" in
         ;;
     image)
         ref=${2:?image: give an image reference}
+        shift 2
+        to=sock
+        if [[ ${1:-} == --rootless ]]; then to=rsock; shift; fi
         id=$(docker image inspect -f '{{.Id}}' "$ref") || die "no image $ref in the machine's engine"
-        for i in $(hosts); do
-            if [[ $(docker -H "$(sock "$i")" image inspect -f '{{.Id}}' "$ref" 2>/dev/null) == "$id" ]]; then
+        for i in "${@:-$(hosts)}"; do
+            if [[ $(docker -H "$($to "$i")" image inspect -f '{{.Id}}' "$ref" 2>/dev/null) == "$id" ]]; then
                 say "host $i: $ref present"
             else
-                docker save "$ref" | docker -H "$(sock "$i")" load -q >/dev/null
+                docker save "$ref" | docker -H "$($to "$i")" load -q >/dev/null
                 say "host $i: $ref copied"
             fi
         done
