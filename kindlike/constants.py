@@ -61,6 +61,8 @@ BOOTSTRAP_TOKEN = "abcdef.0123456789abcdef"
 # Paths inside a node.
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBEADM_CONF = "/kind/kubeadm.conf"
+# kubeadm init --patches: what kindlike changes in the objects kubeadm makes.
+KUBEADM_PATCHES = "/kind/kubeadm-patches"
 CONTAINERD_CONF = "/etc/containerd/config.toml"
 NODE_VERSION_FILE = "/kind/version"
 # The manifests a node image carries (kind's places), applied at create.

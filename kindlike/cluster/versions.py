@@ -66,6 +66,12 @@ def has_kubelet_in_userns_gate(version: str) -> bool:
     return minor(version) >= (1, 22)
 
 
+def kubeadm_patches_coredns(version: str) -> bool:
+    """kubeadm's patches reach its CoreDNS Deployment (the corednsdeployment
+    target) from 1.31."""
+    return minor(version) >= (1, 31)
+
+
 def kubelet_has_fail_cgroup_v1(version: str) -> bool:
     """The kubelet's `failCgroupV1` field exists from 1.31 (and defaults to
     true from 1.35)."""

@@ -48,13 +48,20 @@ import yaml
 from kindlike.cluster.versions import (
     has_kubelet_in_userns_gate,
     kubeadm_api_version,
+    kubeadm_patches_coredns,
     kubelet_has_fail_cgroup_v1,
     minor,
     normalize_version,
     parse_version,
 )
 from kindlike.config.patches import patch_documents
-from kindlike.constants import API_SERVER_CONTAINER_PORT, BOOTSTRAP_TOKEN, ROLE_CONTROL_PLANE, ROLE_WORKER
+from kindlike.constants import (
+    API_SERVER_CONTAINER_PORT,
+    BOOTSTRAP_TOKEN,
+    KUBEADM_PATCHES,
+    ROLE_CONTROL_PLANE,
+    ROLE_WORKER,
+)
 from kindlike.errors import KindlikeError
 
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
@@ -382,7 +389,22 @@ def init_configuration(inp: KubeadmInput) -> dict[str, Any]:
         "localAPIEndpoint": _local_api_endpoint(inp),
         "nodeRegistration": _node_registration(inp, av),
         **({"certificateKey": inp.certificate_key} if inp.certificate_key else {}),
+        **({"patches": {"directory": KUBEADM_PATCHES}} if kubeadm_patches_coredns(inp.kubernetes_version) else {}),
     }
+
+
+# CoreDNS's readiness is asked once a second, not every 10 s: the kubelet
+# asks first as the container starts, before CoreDNS has read the Services,
+# and a "not ready" then held DNS back for 10 s (and a kubelet that started
+# less than a period ago first waits a random part of one).
+COREDNS_PATCH = ("corednsdeployment+strategic.yaml",
+                 "spec:\n  template:\n    spec:\n      containers:\n      - name: coredns\n"
+                 "        readinessProbe:\n          periodSeconds: 1\n")
+
+
+def init_patches(inp: KubeadmInput) -> dict[str, str]:
+    """The files of InitConfiguration's patches directory, by name."""
+    return dict([COREDNS_PATCH]) if kubeadm_patches_coredns(inp.kubernetes_version) else {}
 
 
 def join_configuration(inp: KubeadmInput) -> dict[str, Any]:

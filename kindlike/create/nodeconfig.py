@@ -11,7 +11,7 @@ from kindlike.cluster import hosts
 from kindlike.cluster.nodes import Node
 from kindlike.config.naming import node_names
 from kindlike.config.types import ClusterConfig
-from kindlike.constants import BOOTSTRAP_TOKEN, CONTAINERD_CONF, KUBEADM_CONF
+from kindlike.constants import BOOTSTRAP_TOKEN, CONTAINERD_CONF, KUBEADM_CONF, KUBEADM_PATCHES
 from kindlike.create import containerd, kubeadm
 from kindlike.engines.base import Engine
 from kindlike.nodeimage.metadata import ImageInfo
@@ -76,13 +76,19 @@ def render_all(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageInfo, 
 
 def write_node_configs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: list[Node], info: ImageInfo,
                        load_balancer: Node | None = None) -> None:
+    inputs = kubeadm_inputs(engine.info(), cluster, cfg, nodes, info, load_balancer)
     rendered = render_all(engine.info(), cluster, cfg, nodes, info, load_balancer)
+    patches = {n.name: kubeadm.init_patches(inp) for n, _cfg, inp in inputs if not inp.join}
     patch_containerd = bool(cfg.containerd_config_patches or cfg.containerd_config_patches_json6902)
 
     def write(n: Node) -> None:
         if n.host_address:
             hosts.own_host_address(n)
         n.write_file(KUBEADM_CONF, rendered[n.name])
+        if patches.get(n.name):
+            n.exec("mkdir", "-p", KUBEADM_PATCHES)
+            for file, text in patches[n.name].items():
+                n.write_file(f"{KUBEADM_PATCHES}/{file}", text)
         if patch_containerd:
             current = n.read_file(CONTAINERD_CONF)
             patched = containerd.apply_patches(current, list(cfg.containerd_config_patches),

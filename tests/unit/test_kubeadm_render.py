@@ -525,3 +525,17 @@ def test_the_controller_manager_client_is_not_throttled_at_start_on_any_version(
     for version in ("v1.20.2", "v1.26.0", "v1.37.2"):
         cm = _args_of(docs_of(render(make(version)))["ClusterConfiguration"]["controllerManager"])
         assert int(cm["kube-api-qps"]) >= 100 and int(cm["kube-api-burst"]) >= 200, version
+
+
+def test_coredns_readiness_is_asked_every_second_where_kubeadm_can_patch_it():
+    inp = make("v1.37.2")
+    init = next(d for d in yaml.safe_load_all(render(inp)) if d and d["kind"] == "InitConfiguration")
+    assert init["patches"] == {"directory": "/kind/kubeadm-patches"}
+    (name, text), = kubeadm.init_patches(inp).items()
+    assert name == "corednsdeployment+strategic.yaml"
+    container = yaml.safe_load(text)["spec"]["template"]["spec"]["containers"][0]
+    assert container == {"name": "coredns", "readinessProbe": {"periodSeconds": 1}}
+    old = make("v1.30.9")
+    assert kubeadm.init_patches(old) == {}
+    init_old = next(d for d in yaml.safe_load_all(render(old)) if d and d["kind"] == "InitConfiguration")
+    assert "patches" not in init_old
