@@ -9,8 +9,12 @@ flavour's upstream kube-flannel.yml) has its default Network replaced.
 """
 from __future__ import annotations
 
+import ipaddress
+import time
+
 import yaml
 
+from kindlike.cluster.boot import FLANNEL_SUBNET_ENV
 from kindlike.cluster.kubectl import kubectl
 from kindlike.cluster.nodes import Node
 from kindlike.constants import CNI_MANIFEST, STORAGE_MANIFEST
@@ -127,3 +131,40 @@ def install_cni(control_plane: Node, pod_subnet: str, api_server: tuple[str, int
 def install_storage(control_plane: Node, path: str = STORAGE_MANIFEST) -> None:
     """Apply the image's default storage (local-path, StorageClass standard)."""
     apply(control_plane, control_plane.read_file(path))
+
+
+# What flanneld writes to the node's subnet file (WriteSubnetFile): the
+# cluster's pod network, the node's first pod address, the VXLAN MTU (the
+# interface's less 50 bytes of encapsulation) and --ip-masq of the manifest.
+VXLAN_OVERHEAD = 50
+_WRITE_SUBNET_ENV = ('test -s {path} || {{ mkdir -p {dir} && m=$(cat /sys/class/net/eth0/mtu) && '
+                     'printf "FLANNEL_NETWORK={network}\\nFLANNEL_SUBNET={subnet}\\nFLANNEL_MTU=%d\\n'
+                     'FLANNEL_IPMASQ=true\\n" $((m - {overhead})) > {path}.kindlike && mv {path}.kindlike {path}; }}')
+
+
+def subnet_env_command(pod_subnet: str, node_cidr: str) -> str:
+    """A shell command writing the node's subnet file as flanneld will,
+    unless flanneld already has."""
+    net = ipaddress.ip_network(node_cidr, strict=False)
+    return _WRITE_SUBNET_ENV.format(path=FLANNEL_SUBNET_ENV, dir=FLANNEL_SUBNET_ENV.rsplit("/", 1)[0],
+                                    network=ipaddress.ip_network(pod_subnet, strict=False),
+                                    subnet=f"{next(net.hosts())}/{net.prefixlen}", overhead=VXLAN_OVERHEAD)
+
+
+def preseed_subnet_env(control_plane: Node, nodes: list[Node], pod_subnet: str, timeout: float = 30) -> None:
+    """Write each node's subnet file as soon as the controller manager has
+    given the node its pod CIDR, before flanneld starts. The flannel CNI
+    plugin waits for that file (images/node: the wrapper), so CoreDNS's and
+    the first workloads' pods get their network while flanneld is still
+    starting, not after (it writes the same file, then carries traffic
+    between nodes). Gives up quietly: flanneld writes it anyway."""
+    deadline = time.monotonic() + timeout
+    left = {n.name: n for n in nodes}
+    while left and time.monotonic() < deadline:
+        res = kubectl(control_plane, "get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.podCIDR}"
+                      "{\"\\n\"}{end}", check=False, timeout=30)
+        cidrs = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line) if res.code == 0 else {}
+        for name in [name for name in left if cidrs.get(name)]:
+            left.pop(name).exec("sh", "-c", subnet_env_command(pod_subnet, cidrs[name]), check=False, timeout=30)
+        if left:
+            time.sleep(0.5)

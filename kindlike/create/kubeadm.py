@@ -393,18 +393,27 @@ def init_configuration(inp: KubeadmInput) -> dict[str, Any]:
     }
 
 
-# CoreDNS's readiness is asked once a second, not every 10 s: the kubelet
-# asks first as the container starts, before CoreDNS has read the Services,
-# and a "not ready" then held DNS back for 10 s (and a kubelet that started
-# less than a period ago first waits a random part of one).
-COREDNS_PATCH = ("corednsdeployment+strategic.yaml",
-                 "spec:\n  template:\n    spec:\n      containers:\n      - name: coredns\n"
-                 "        readinessProbe:\n          periodSeconds: 1\n")
+# kubeadm's CoreDNS Deployment, as kindlike changes it (kubeadm's patches):
+# - its readiness asked once a second, not every 10 s: the kubelet asks first
+#   as the container starts, before CoreDNS has read the Services, and a "not
+#   ready" then held DNS back for 10 s (and a kubelet started less than a
+#   period before first waits a random part of one);
+# - the API server reached directly, as Flannel's (create/cni.py), not
+#   through the kubernetes Service: CoreDNS starts before kube-proxy has
+#   programmed it, and its client then backs off for up to half a minute.
+COREDNS_PATCH_FILE = "corednsdeployment+strategic.yaml"
 
 
 def init_patches(inp: KubeadmInput) -> dict[str, str]:
     """The files of InitConfiguration's patches directory, by name."""
-    return dict([COREDNS_PATCH]) if kubeadm_patches_coredns(inp.kubernetes_version) else {}
+    if not kubeadm_patches_coredns(inp.kubernetes_version):
+        return {}
+    host, _, port = inp.control_plane_endpoint.rpartition(":")
+    container = {"name": "coredns", "readinessProbe": {"periodSeconds": 1},
+                 "env": [{"name": "KUBERNETES_SERVICE_HOST", "value": host},
+                         {"name": "KUBERNETES_SERVICE_PORT", "value": port}]}
+    patch = {"spec": {"template": {"spec": {"containers": [container]}}}}
+    return {COREDNS_PATCH_FILE: yaml.safe_dump(patch, sort_keys=False)}
 
 
 def join_configuration(inp: KubeadmInput) -> dict[str, Any]:

@@ -84,6 +84,8 @@ def init_control_plane(ctx: Context, note: Note) -> None:
         tasks["cni"] = (bootstrap.admin_can_write, lambda: _install_cni(ctx))
     if info.storage_manifest:
         tasks["storage"] = (bootstrap.admin_can_write, lambda: _install_storage(ctx))
+    if _subnet_preseeded(ctx):
+        tasks["subnet"] = (bootstrap.admin_can_write, lambda: _preseed_subnet(ctx, [ctx.control_plane]))
     if ctx.workers and not ctx.secondary_control_planes:
         tasks["join"] = (bootstrap.join_can_start, lambda: _join_workers(ctx))
     ctx.early = bootstrap.while_init_runs(ctx.control_plane, init, tasks)
@@ -98,6 +100,8 @@ def join_control_planes(ctx: Context, note: Note) -> None:
         bootstrap.join_can_start(ctx.control_plane)  # signs cluster-info if the signer has not yet
     for n in ctx.secondary_control_planes:
         bootstrap.kubeadm_join([n], log=_detail(ctx))
+    if ctx.secondary_control_planes and _subnet_preseeded(ctx):
+        _preseed_subnet(ctx, ctx.secondary_control_planes)
     if not ctx.workers:
         bootstrap.untaint_control_planes(ctx.control_plane)
 
@@ -106,6 +110,21 @@ def _join_workers(ctx: Context) -> None:
     # cluster-info is signed by now: by join_can_start, the check of the early
     # join (init_control_plane), or in join_control_planes.
     bootstrap.kubeadm_join(ctx.workers, log=_detail(ctx))
+    if _subnet_preseeded(ctx):
+        _preseed_subnet(ctx, ctx.workers)
+
+
+def _subnet_preseeded(ctx: Context) -> bool:
+    """Flannel's subnet file is written ahead of flanneld where kindlike
+    wrote its CNI config (IPv4: the file's IPv6 lines are not written) and
+    CoreDNS reaches the API server without kube-proxy (kubeadm.init_patches):
+    started before kube-proxy, it would back off for half a minute."""
+    return (ctx.conflist_preseeded and ctx.config.networking.ip_family == "ipv4"
+            and versions.kubeadm_patches_coredns(ctx.image.kubernetes_version))
+
+
+def _preseed_subnet(ctx: Context, nodes) -> None:
+    cni.preseed_subnet_env(ctx.control_plane, nodes, ctx.config.networking.pod_subnet)
 
 
 def _install_cni(ctx: Context) -> None:

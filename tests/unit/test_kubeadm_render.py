@@ -534,7 +534,9 @@ def test_coredns_readiness_is_asked_every_second_where_kubeadm_can_patch_it():
     (name, text), = kubeadm.init_patches(inp).items()
     assert name == "corednsdeployment+strategic.yaml"
     container = yaml.safe_load(text)["spec"]["template"]["spec"]["containers"][0]
-    assert container == {"name": "coredns", "readinessProbe": {"periodSeconds": 1}}
+    assert container == {"name": "coredns", "readinessProbe": {"periodSeconds": 1},
+                         "env": [{"name": "KUBERNETES_SERVICE_HOST", "value": "demo-control-plane"},
+                                 {"name": "KUBERNETES_SERVICE_PORT", "value": "6443"}]}
     old = make("v1.30.9")
     assert kubeadm.init_patches(old) == {}
     init_old = next(d for d in yaml.safe_load_all(render(old)) if d and d["kind"] == "InitConfiguration")
