@@ -176,6 +176,9 @@ def delete_cluster(engine: Engine, cluster: str) -> dict[str, list[str]]:
     containers = node_container_names(engine, cluster)
     engine.remove_containers(containers)
     volumes = engine.remove_volumes(labels)
+    from kindlike.registry import leave_network  # a registry attached would keep (or go with) the network
+
+    leave_network(engine, network_name(cluster))
     networks = []
     for net in set(engine.list_networks(labels)) | {network_name(cluster)}:
         if engine.delete_network(net):

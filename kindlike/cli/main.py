@@ -7,6 +7,7 @@ import click
 
 from kindlike.cli import (build, completion, create, delete, doctor, export, expose, get, lifecycle, load,
                           loadbalancer, snapshot, version)
+from kindlike.cli.registry import registry
 from kindlike.cli.common import State
 from kindlike.errors import KindlikeError
 
@@ -33,6 +34,7 @@ for group in (create.create, delete.delete, get.get, export.export, load.load, b
 cli.add_command(doctor.doctor)
 cli.add_command(loadbalancer.loadbalancer)
 cli.add_command(version.version)
+cli.add_command(registry)
 cli.add_command(completion.completion)
 
 
