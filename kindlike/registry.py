@@ -77,8 +77,12 @@ def labels_of(name: str) -> dict[str, str]:
     return {LABEL_ROLE: ROLE_REGISTRY, LABEL_REGISTRY: name}
 
 
+def valid_name(name: str) -> bool:
+    return bool(_NAME.match(name or ""))
+
+
 def check_name(name: str) -> None:
-    if not _NAME.match(name or ""):
+    if not valid_name(name):
         raise RegistryError(f"{name!r} is not a valid registry name",
                             fix="use a-z, 0-9 and '-', at most 63 characters, starting and ending with a letter or "
                                 f"digit, e.g. {DEFAULT_NAME}")

@@ -40,10 +40,16 @@ def create() -> None:
               help="Under a rootless engine without cgroup v2 delegation (e.g. cgroup v1), create the cluster "
                    "anyway, with a warning: nodes then run without resource limits "
                    "(also KINDLIKE_ALLOW_NO_RESOURCE_LIMITS=1).")
+@click.option("--registry", default=None, metavar="REGISTRY",
+              help="Connect this local registry (kindlike registry create): pods pull localhost:PORT/IMAGE from it.")
+@click.option("--node-cpus", default=None, metavar="N",
+              help="CPU limit of every node without its own (1, 1.5, 500m); kindlike-only.")
+@click.option("--node-memory", default=None, metavar="SIZE",
+              help="Memory limit of every node without its own (1Gi, 1536Mi); kindlike-only.")
 @provider_option
 @pass_state
 def create_cluster(state: State, name, config_path, image, retain, wait, kubeconfig, dry_run, output,
-                   from_snapshot, allow_no_resource_limits) -> None:
+                   from_snapshot, allow_no_resource_limits, registry, node_cpus, node_memory) -> None:
     """Create a local Kubernetes cluster."""
     from kindlike.config import load_config
     from kindlike.create.pipeline import CreateOptions
@@ -58,7 +64,8 @@ def create_cluster(state: State, name, config_path, image, retain, wait, kubecon
     name = cluster_name(name, cfg.name or None, cfg)
     opts = CreateOptions(name=name, config=cfg, retain=retain, wait=wait_s, kubeconfig=kubeconfig,
                          status=state.status, allow_no_resource_limits=allow_no_resource_limits,
-                         verbose=state.verbosity > 0, from_snapshot=from_snapshot)
+                         verbose=state.verbosity > 0, from_snapshot=from_snapshot, registry=registry,
+                         node_cpus=node_cpus, node_memory=node_memory)
     if dry_run:
         from kindlike.create.plan import dry_run as plan
 

@@ -81,6 +81,7 @@ def apply_defaults(raw: Mapping[str, Any]) -> ClusterConfig:
         kubeadm_config_patches_json6902=_json6902(raw.get("kubeadmConfigPatchesJSON6902")),
         containerd_config_patches=tuple(raw.get("containerdConfigPatches") or ()),
         containerd_config_patches_json6902=tuple(raw.get("containerdConfigPatchesJSON6902") or ()),
+        registry=(raw.get("kindlike") or {}).get("registry") or "",
     )
 
 
@@ -131,6 +132,8 @@ def _node(raw: Mapping[str, Any], ip_family: str) -> NodeConfig:
         ),
         kubeadm_config_patches=tuple(raw.get("kubeadmConfigPatches") or ()),
         kubeadm_config_patches_json6902=_json6902(raw.get("kubeadmConfigPatchesJSON6902")),
+        cpus=(raw.get("kindlike") or {}).get("cpus") or "",
+        memory=(raw.get("kindlike") or {}).get("memory") or "",
     )
 
 

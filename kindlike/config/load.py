@@ -66,6 +66,8 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         "kubeadmConfigPatchesJSON6902": ("list", ("obj", "PatchJSON6902")),
         "containerdConfigPatches": ("list", "str"),
         "containerdConfigPatchesJSON6902": ("list", "str"),
+        # kindlike-only settings, kept under one key kind will not take.
+        "kindlike": ("obj", "KindlikeCluster"),
     },
     "Node": {
         "role": "str",
@@ -75,7 +77,10 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         "extraPortMappings": ("list", ("obj", "PortMapping")),
         "kubeadmConfigPatches": ("list", "str"),
         "kubeadmConfigPatchesJSON6902": ("list", ("obj", "PatchJSON6902")),
+        "kindlike": ("obj", "KindlikeNode"),
     },
+    "KindlikeCluster": {"registry": "str"},
+    "KindlikeNode": {"cpus": "str", "memory": "str"},
     "Networking": {
         "ipFamily": "str",
         "apiServerPort": "int",
@@ -110,6 +115,8 @@ _WHERE = {
     "Mount": "extraMounts[]",
     "PortMapping": "extraPortMappings[]",
     "PatchJSON6902": "kubeadmConfigPatchesJSON6902[]",
+    "KindlikeCluster": "kindlike",
+    "KindlikeNode": "nodes[].kindlike",
 }
 
 _EXPECTED = {

@@ -37,6 +37,12 @@ def _k(kind_name: str, **kwargs):
     return field(metadata={"kind": kind_name}, **kwargs)
 
 
+def _own(path: str, **kwargs):
+    """A kindlike-only field, under the `kindlike:` key of its object (kind
+    refuses that key; a config without it stays a kind config)."""
+    return field(metadata={"kindlike": path}, **kwargs)
+
+
 @dataclass(frozen=True)
 class Mount:
     """One bind mount from the host into a node container (`extraMounts[]`)."""
@@ -102,6 +108,10 @@ class NodeConfig:
     kubeadm_config_patches_json6902: tuple[PatchJSON6902, ...] = _k(
         "kubeadmConfigPatchesJSON6902", default=()
     )
+    # kindlike-only: the node container's CPU and memory limits as written
+    # ("1.5", "500m"; "1Gi"), "" = none (kindlike.noderesources).
+    cpus: str = _own("kindlike.cpus", default="")
+    memory: str = _own("kindlike.memory", default="")
     # Not a config field: True when `image` came from kindlike's default, so a
     # plan can say "(default)" and `--image` semantics stay visible.
     image_defaulted: bool = field(default=False, compare=False)
@@ -143,6 +153,8 @@ class ClusterConfig:
     containerd_config_patches_json6902: tuple[str, ...] = _k(
         "containerdConfigPatchesJSON6902", default=()
     )
+    # kindlike-only: the local registry to connect (kindlike.registry).
+    registry: str = _own("kindlike.registry", default="")
 
     def control_planes(self) -> tuple[NodeConfig, ...]:
         return tuple(n for n in self.nodes if n.role == ROLE_CONTROL_PLANE)

@@ -125,6 +125,16 @@ class _Validator:
                 self.problems.append(f"containerdConfigPatches[{i}]: not valid TOML ({e})")
         for i, text in enumerate(c.containerd_config_patches_json6902):
             self.json6902_text(text, f"containerdConfigPatchesJSON6902[{i}]")
+        self.kindlike_only(c)
+
+    def kindlike_only(self, c: ClusterConfig) -> None:
+        from kindlike import noderesources, registry
+
+        if c.registry and not registry.valid_name(c.registry):
+            self.problems.append(f'kindlike.registry: "{c.registry}" is not a registry name '
+                                 "(a-z, 0-9 and '-', at most 63 characters)")
+        for i, node in enumerate(c.nodes):
+            self.problems += noderesources.problems(node.cpus, node.memory, f"nodes[{i}].kindlike")
 
     # -- networking ---------------------------------------------------------
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from kindlike import constants
 from kindlike.constants import BOOTSTRAP_TOKEN, CONTAINERD_CONF, KUBEADM_CONF
 from kindlike.config.types import ClusterConfig
-from kindlike.create import containerd, kubeadm
+from kindlike.create import containerd, extras, kubeadm
 from kindlike.nodeimage.metadata import ImageInfo
 from kindlike.engines.base import Engine
 from kindlike.runtime import Node
@@ -58,6 +58,7 @@ def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageIn
             cgroup_version=facts.cgroup_version,
             token=BOOTSTRAP_TOKEN,
             join=i > 0,
+            system_reserved=extras.reserved(node_cfg),
         )
         out.append((n, node_cfg, inp))
     return out

@@ -41,6 +41,10 @@ class CreateOptions:
     # Start the cluster from this snapshot (kindlike.snapshot) instead of
     # bootstrapping it; `config` is then the snapshot's (snapshot.copy_config).
     from_snapshot: str | None = None
+    # kindlike-only settings as flags (kindlike.create.extras).
+    registry: str | None = None
+    node_cpus: str | None = None
+    node_memory: str | None = None
 
 
 @dataclass
@@ -138,9 +142,14 @@ def prepare(opts: CreateOptions, engine: Engine | None = None) -> Context:
 
     if opts.from_snapshot:
         return _prepare_copy(opts, engine)
+    from kindlike.create import extras
+
     cfg = opts.config.with_node_image(opts.image) if opts.image else opts.config
+    cfg = extras.apply(cfg, opts.registry, opts.node_cpus, opts.node_memory)
     # What would otherwise fail only after the nodes are built (dry run too).
     check_before_create(cfg, opts.kubeconfig)
+    if engine is not None:
+        extras.check(engine, cfg)
     return Context(opts, cfg, node_plans(opts.name, cfg), engine, lb_plan=loadbalancer.plan(opts.name, cfg))
 
 

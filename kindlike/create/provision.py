@@ -78,11 +78,15 @@ def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
         return NodeSpec(name=plan.name, image=plan.image, network=network_name(cluster),
                         labels={**node_labels(cluster, plan.role), **plan.labels}, ports=plan.published,
                         var_volume=False, privileged=False)
+    from kindlike.create.extras import spec_fields
+
+    sized = spec_fields(plan.config)
     return NodeSpec(
         name=plan.name,
         image=plan.image,
         network=network_name(cluster),
-        labels={**node_labels(cluster, plan.role), **plan.labels},
+        labels={**node_labels(cluster, plan.role), **plan.labels, **sized.pop("labels")},
+        **sized,
         ports=plan.published,
         mounts=list(plan.mounts),
         # fuse-overlayfs is the containerd snapshotter of last resort in a

@@ -10,7 +10,7 @@ from it.
 from __future__ import annotations
 
 from kindlike.constants import ROLE_WORKER
-from kindlike.create import provision
+from kindlike.create import extras, provision
 from kindlike.create.pipeline import Context, Note, Step
 from kindlike.duration import format_duration
 from kindlike.runtime import refuse_existing
@@ -221,6 +221,7 @@ STEPS: list[Step] = [
     Step("Ensuring node image 🖼", ensure_images),
     Step("Preparing nodes 📦", prepare_nodes),
     Step("Writing configuration 📜", write_configs),
+    Step("Sizing nodes 📏", extras.size_nodes, skip=extras.no_sizes),
     Step("Starting control-plane 🕹️", init_control_plane),
     # The next three start while init finishes (init_control_plane): the
     # pod network and storage before the joins, as kind orders them.
@@ -229,6 +230,8 @@ STEPS: list[Step] = [
     Step("Installing StorageClass 💾", default_storage),
     Step("Joining more control-plane nodes 🎮", join_control_planes, skip=_one_control_plane),
     Step("Joining worker nodes 🚜", join_workers, skip=_no_workers),
+    Step("Connecting registry 🗄", extras.connect_registry, skip=extras.no_registry,
+         shown=lambda ctx: f"Connecting registry {ctx.config.registry} 🗄"),
     Step("Waiting for a usable cluster ⏳", wait_usable, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
          shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for a usable cluster ⏳"),
     Step("Exporting kubeconfig 🔑", export_kubeconfig),
