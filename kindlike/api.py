@@ -116,7 +116,8 @@ class Cluster:
     def create(cls, name: str | None = None, *, config: ConfigSource = None, image: str | None = None,
                wait: str | float | None = "5m", retain: bool = False, kubeconfig: str | os.PathLike | None = None,
                provider: str | None = None, engine: Engine | None = None, keep: bool = False,
-               verbose: bool = False, from_snapshot: str | None = None) -> "Cluster":
+               verbose: bool = False, from_snapshot: str | None = None,
+               registry: str | None = None) -> "Cluster":
         """Create a cluster and return it, as `kindlike create cluster` does.
 
         name: else $KINDLIKE_CLUSTER_NAME, else the config's name, else "kindlike".
@@ -132,6 +133,7 @@ class Cluster:
         verbose: print the step lines to stderr.
         from_snapshot: start it from this snapshot (see ensure_snapshot) instead
             of bootstrapping it; config and image then come from the snapshot.
+        registry: connect this local registry (kindlike.LocalRegistry).
 
         Raises ConfigError, ClusterError (e.g. it already exists), StepError
         (a step failed; the nodes are removed unless retain), EngineError.
@@ -156,7 +158,8 @@ class Cluster:
             target = self._merged_kubeconfig or self._private_dir() / "kubeconfig"
             res = create_cluster(self.engine, CreateOptions(name=name, config=cfg, retain=retain,
                                                             wait=parse_wait(wait), kubeconfig=str(target),
-                                                            status=status, from_snapshot=from_snapshot))
+                                                            status=status, from_snapshot=from_snapshot,
+                                                            registry=registry))
         except BaseException:
             self.close()
             raise

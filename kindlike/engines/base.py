@@ -258,6 +258,10 @@ class Engine(abc.ABC):
     def remove_image(self, ref: str) -> None: ...
 
     @abc.abstractmethod
+    def tag_image(self, ref: str, new: str) -> None:
+        """Give an image of the engine's store one more name."""
+
+    @abc.abstractmethod
     def push_image(self, ref: str) -> None:
         """Push an image of the engine's store to the registry its name
         starts with; a registry on localhost is spoken to over plain HTTP."""

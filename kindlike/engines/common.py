@@ -184,6 +184,17 @@ class SdkEngine(Engine):
             out = b"".join(out)  # podman-py streams
         return ExecResult(code, bytes(out).decode(errors="replace"), "")
 
+    def tag_image(self, ref: str, new: str) -> None:
+        # The tag is what follows the last ":" after the last "/" (a
+        # registry's port is not one).
+        repo, tag = (new.rsplit(":", 1) if ":" in new.rsplit("/", 1)[-1] else (new, "latest"))
+        try:
+            ok = self.client.images.get(ref).tag(repo, tag)
+        except Exception as e:
+            raise EngineError(f"cannot tag {ref} as {new}: {e}") from e
+        if ok is False:
+            raise EngineError(f"cannot tag {ref} as {new}")
+
     def image_labels(self, ref: str) -> dict[str, str]:
         return self.client.images.get(ref).labels or {}
 

@@ -156,3 +156,23 @@ def test_snapshot_made_once_then_loaded_from_the_ci_archive(project, docker, clu
     finally:
         if snapshot.find(eng, snap) is not None:
             snapshot.delete(eng, snap)
+
+
+def test_session_registry_is_pushed_to_and_removed_at_the_end(project, docker, cluster_name):
+    from kindlike import registry as reg
+    from tests.e2e.helpers import BUSYBOX, BUSYBOX_DIR, ensure_image
+
+    eng, _ = docker
+    name = f"plugreg-{uuid.uuid4().hex[:6]}"
+    ensure_image(eng, BUSYBOX, BUSYBOX_DIR)
+    try:
+        res = run_project(project, docker, "--kindlike-name", cluster_name, "--kindlike-registry", name,
+                          "registry_check.py", env={"KINDLIKE_PLUGIN_IMAGE": BUSYBOX})
+        assert res.returncode == 0, res.stdout[-3000:]
+        assert "1 passed" in res.stdout
+        assert f"kindlike: registry {name!r} created at localhost:" in res.stdout
+        # Made by the session: deleted with the cluster, its volume too.
+        assert [r for r in reg.list_registries(eng) if r.name == name] == []
+        assert eng.list_volumes(reg.labels_of(name)) == []
+    finally:
+        reg.delete(eng, name)
