@@ -156,9 +156,13 @@ def prepare(opts: CreateOptions, engine: Engine | None = None) -> Context:
 def _prepare_copy(opts: CreateOptions, engine: Engine) -> Context:
     from kindlike import snapshot
 
+    from kindlike.create import extras
+
     snap = snapshot.get(engine, opts.from_snapshot)
-    cfg = snapshot.copy_config(snap)
+    # A copy may be connected to a registry; its node sizes are the snapshot's.
+    cfg = extras.apply(snapshot.copy_config(snap), opts.registry)
     check_before_create(cfg, opts.kubeconfig)
+    extras.check(engine, cfg)
     plans = node_plans(opts.name, cfg)
     snapshot.copy_plans(snap, plans)
     return Context(opts, cfg, plans, engine, snapshot=snap)

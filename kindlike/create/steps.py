@@ -216,6 +216,10 @@ def _cni_disabled(ctx: Context) -> str | None:
         else None
 
 
+# A local registry (kindlike.registryconnect), once the nodes run Kubernetes.
+CONNECT_REGISTRY = Step("Connecting registry 🗄", extras.connect_registry, skip=extras.no_registry,
+                        shown=lambda ctx: f"Connecting registry {ctx.config.registry} 🗄")
+
 STEPS: list[Step] = [
     Step("Checking the host 🩺", preflight, check=True),
     Step("Ensuring node image 🖼", ensure_images),
@@ -230,8 +234,7 @@ STEPS: list[Step] = [
     Step("Installing StorageClass 💾", default_storage),
     Step("Joining more control-plane nodes 🎮", join_control_planes, skip=_one_control_plane),
     Step("Joining worker nodes 🚜", join_workers, skip=_no_workers),
-    Step("Connecting registry 🗄", extras.connect_registry, skip=extras.no_registry,
-         shown=lambda ctx: f"Connecting registry {ctx.config.registry} 🗄"),
+    CONNECT_REGISTRY,
     Step("Waiting for a usable cluster ⏳", wait_usable, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
          shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for a usable cluster ⏳"),
     Step("Exporting kubeconfig 🔑", export_kubeconfig),
@@ -243,6 +246,7 @@ COPY_STEPS: list[Step] = [
     Step("Preparing nodes 📦", prepare_nodes),
     Step("Starting from snapshot 📸", start_copy,
          shown=lambda ctx: f"Starting from snapshot {ctx.snapshot.name} 📸"),
+    CONNECT_REGISTRY,
     Step("Waiting for a usable cluster ⏳", wait_usable_again, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
          shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for a usable cluster ⏳"),
     Step("Exporting kubeconfig 🔑", export_kubeconfig),
