@@ -222,7 +222,8 @@ class SdkEngine(Engine):
         return self._container(name).attrs
 
     def container_networks(self, name: str) -> list[str]:
-        return sorted((self.inspect(name).get("NetworkSettings") or {}).get("Networks") or {})
+        attrs = self._container(name).attrs  # the SDK's raw document, whatever inspect() returns
+        return sorted((attrs.get("NetworkSettings") or {}).get("Networks") or {})
 
     def connect_network(self, name: str, network: str, aliases: list[str]) -> None:
         if network in self.container_networks(name):
