@@ -166,6 +166,7 @@ def wait_answering(reg: Registry, timeout: float) -> None:
     forwarding may take a moment under rootless engines)."""
     deadline = time.monotonic() + timeout
     url = f"http://127.0.0.1:{reg.port}/v2/"
+    last = "no answer yet"
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2) as res:
