@@ -16,6 +16,7 @@ subprocess with `pytest -p kindlike.pytest_plugin`), on rootful Docker:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -165,6 +166,7 @@ def test_session_registry_is_pushed_to_and_removed_at_the_end(project, docker, c
     eng, _ = docker
     name = f"plugreg-{uuid.uuid4().hex[:6]}"
     ensure_image(eng, BUSYBOX, BUSYBOX_DIR)
+    res = None
     try:
         res = run_project(project, docker, "--kindlike-name", cluster_name, "--kindlike-registry", name,
                           "registry_check.py", env={"KINDLIKE_PLUGIN_IMAGE": BUSYBOX})
@@ -176,3 +178,6 @@ def test_session_registry_is_pushed_to_and_removed_at_the_end(project, docker, c
         assert eng.list_volumes(reg.labels_of(name)) == []
     finally:
         reg.delete(eng, name)
+        # push() left the pushed name on the image in the engine's store.
+        for address in re.findall(r"created at (localhost:\d+)", res.stdout if res else ""):
+            eng.remove_image(f"{address}/e2e/plugin:1")
