@@ -2,7 +2,8 @@
 built on the host and pushed to localhost:PORT runs on every node, after a
 stop/start of the cluster too; a second registry connected to the running
 cluster; `delete cluster` leaves the registry running, `registry delete`
-removes it with its volume. And per-node CPU/memory under rootful Docker."""
+removes it with its volume. And per-node CPU/memory under the rootful
+engines (the rootless ones on this cgroup v1 host refuse it)."""
 from __future__ import annotations
 
 import json
@@ -147,7 +148,7 @@ def test_a_missing_registry_is_refused_before_anything_is_created(engine, engine
     assert engine.list_containers(cluster_labels(name)) == []
 
 
-@pytest.mark.engines("rootful-docker")
+@pytest.mark.engines("rootful-docker", "rootful-podman")
 def test_a_node_given_1_cpu_and_1_gib_has_that_capacity(engine, engine_kind, setup, node_image):
     name, _, d, env = setup
     cfg = textwrap.dedent("""\
