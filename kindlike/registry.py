@@ -180,6 +180,17 @@ def wait_answering(reg: Registry, timeout: float) -> None:
         time.sleep(0.5)
 
 
+def running(engine, name: str) -> Registry:
+    """The registry, started again if it was stopped (by hand, or by an
+    engine that does not restart containers at boot); back once it answers."""
+    reg = get(engine, name)
+    if reg.state != "running":
+        engine.start_containers([reg.name])
+        reg = get(engine, name)
+        wait_answering(reg, 30)
+    return reg
+
+
 def delete(engine, name: str) -> bool:
     """Remove the registry, its data volume and its network; False when
     there was none. Clusters it was connected to keep running; their nodes

@@ -20,7 +20,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from kindlike.constants import ADMIN_CONF, CONTAINERD_CONF
-from kindlike.registry import CONTAINER_PORT, Registry, RegistryError, get
+from kindlike.registry import Registry, RegistryError, get, running
 
 HOSTS_DIR = "/etc/containerd/certs.d"
 CONFIGMAP = "local-registry-hosting"
@@ -90,10 +90,7 @@ def connect(engine, name: str, cluster: str, note=None) -> Registry:
     """Connect registry `name` to a running cluster (again: harmless)."""
     from kindlike.runtime import list_nodes, network_name
 
-    reg = get(engine, name)
-    if reg.state != "running":
-        raise RegistryError(f"registry {name} is {reg.state}", fix=f"delete and create it again: kindlike registry "
-                                                                   f"delete {name} && kindlike registry create {name}")
+    reg = running(engine, name)
     nodes = list_nodes(engine, cluster)
     if not nodes:
         raise RegistryError(f"no cluster named {cluster!r}", fix="see `kindlike get clusters`")

@@ -41,16 +41,12 @@ def apply(cfg, registry: str | None = None, cpus: str | None = None, memory: str
 
 
 def check(engine, cfg) -> None:
-    """Refuse, before anything is created, a registry that is not there and
-    limits the engine cannot enforce."""
+    """Refuse, before anything is created, a registry that is not there
+    (a stopped one is started) and limits the engine cannot enforce."""
     from kindlike import noderesources, registry
 
     if cfg.registry:
-        reg = registry.get(engine, cfg.registry)
-        if reg.state != "running":
-            raise registry.RegistryError(f"registry {reg.name} is {reg.state}",
-                                         fix=f"delete and create it again: kindlike registry delete {reg.name} "
-                                             f"&& kindlike registry create {reg.name}")
+        registry.running(engine, cfg.registry)
     if any(n.cpus or n.memory for n in cfg.nodes):
         noderesources.refuse_unenforceable(engine.info(), cfg)
 
