@@ -25,6 +25,8 @@ _EXPORTS = {
     "delete_snapshot": "kindlike.api",
     "ClusterNotFoundError": "kindlike.api",
     "KubectlError": "kindlike.api",
+    "LocalRegistry": "kindlike.registryapi",
+    "registries": "kindlike.registryapi",
     "LoadResult": "kindlike.load",
     "ImageNotFoundError": "kindlike.load",
     "ImageArchiveError": "kindlike.load",

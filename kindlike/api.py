@@ -127,7 +127,8 @@ class Cluster:
                wait: str | float | None = "5m", retain: bool = False, kubeconfig: str | os.PathLike | None = None,
                provider: str | None = None, engine: Engine | None = None, keep: bool = False,
                verbose: bool = False, from_snapshot: str | None = None, allow_no_resource_limits: bool = False,
-               status: Status | None = None, details: bool = False) -> "Cluster":
+               status: Status | None = None, details: bool = False, registry: str | None = None,
+               node_cpus: str | None = None, node_memory: str | None = None) -> "Cluster":
         """Create a cluster and return it, as `kindlike create cluster` does.
 
         name: else $KINDLIKE_CLUSTER_NAME, else the config's name, else "kindlike".
@@ -148,6 +149,9 @@ class Cluster:
         status: where the step lines go (kindlike.status.Status; the CLI's);
             default: stderr when verbose, else nowhere. details: kubeadm's
             preflight report and other detail lines among them.
+        registry: connect this local registry (kindlike.LocalRegistry).
+        node_cpus, node_memory: the CPU and memory of every node whose config
+            does not size it ("1.5", "1Gi").
 
         Raises ConfigError, ClusterError (e.g. it already exists), StepError
         (a step failed; the nodes are removed unless retain), EngineError.
@@ -171,7 +175,8 @@ class Cluster:
                                                             wait=parse_wait(wait), kubeconfig=str(target),
                                                             status=status, from_snapshot=from_snapshot,
                                                             allow_no_resource_limits=allow_no_resource_limits,
-                                                            verbose=details))
+                                                            verbose=details, registry=registry,
+                                                            node_cpus=node_cpus, node_memory=node_memory))
         except BaseException:
             self.close()
             raise
@@ -465,7 +470,8 @@ class Cluster:
 
 
 def plan(name: str | None = None, *, config: ConfigSource = None, image: str | None = None,
-         kubeconfig: str | os.PathLike | None = None, engine: Engine | None = None, output: str = "text") -> str:
+         kubeconfig: str | os.PathLike | None = None, engine: Engine | None = None, output: str = "text",
+         registry: str | None = None, node_cpus: str | None = None, node_memory: str | None = None) -> str:
     """What create would make, without making anything (`create cluster
     --dry-run`): the nodes, steps and every node's rendered configuration, as
     text, "yaml" or "json". engine: read for its facts and images; None
@@ -474,7 +480,8 @@ def plan(name: str | None = None, *, config: ConfigSource = None, image: str | N
     if image:
         cfg = cfg.with_node_image(image)
     name = resolve_cluster_name(name, os.environ, cfg.name or None, cfg)
-    opts = CreateOptions(name=name, config=cfg, kubeconfig=os.fspath(kubeconfig) if kubeconfig else None)
+    opts = CreateOptions(name=name, config=cfg, kubeconfig=os.fspath(kubeconfig) if kubeconfig else None,
+                         registry=registry, node_cpus=node_cpus, node_memory=node_memory)
     return dry_run(opts, list(warnings), engine=engine, output=output)
 
 

@@ -23,6 +23,9 @@ LABEL_ADDRESS = LABEL_PREFIX + "address"
 # Nodes on several hosts: a node's host address (what the other hosts reach
 # it at), and on the cluster engine's nodes the other hosts' engines.
 LABEL_HOST_ADDRESS = LABEL_PREFIX + "host-address"
+# A node's CPU and memory limits as the config gave them (kindlike.noderesources).
+LABEL_CPUS = LABEL_PREFIX + "cpus"
+LABEL_MEMORY = LABEL_PREFIX + "memory"
 LABEL_HOSTS = LABEL_PREFIX + "hosts"
 
 ROLE_CONTROL_PLANE = "control-plane"
@@ -32,6 +35,8 @@ ROLE_WORKER = "worker"
 ROLE_LOAD_BALANCER = "external-load-balancer"
 # A container publishing one host port to a node after create (kindlike.ports).
 ROLE_PORT_FORWARDER = "port-forwarder"
+# A local registry (kindlike.registry): not a cluster's, joins their networks.
+ROLE_REGISTRY = "registry"
 # On a port forwarder: what it forwards, "PROTO/ADDRESS:HOSTPORT>NODE:PORT",
 # and, for a LoadBalancer Service's port, "NAMESPACE/NAME/PORT".
 LABEL_PORT = LABEL_PREFIX + "port"

@@ -1,10 +1,19 @@
 """pytest plugin: a kindlike cluster for a test session.
 
 Installed with kindlike (entry point `pytest11`), or enabled explicitly with
-`pytest -p kindlike.pytest_plugin`. It adds one session fixture:
+`pytest -p kindlike.pytest_plugin`. It adds two session fixtures:
 
     def test_nodes(kindlike_cluster):              # a kindlike.Cluster
         out = kindlike_cluster.kubectl("get", "nodes").stdout
+
+    def test_app(kindlike_cluster, kindlike_registry):   # a kindlike.LocalRegistry
+        ref = kindlike_registry.push("myapp:dev")        # localhost:PORT/myapp:dev
+        kindlike_cluster.kubectl("create", "deployment", "app", f"--image={ref}")
+
+The registry (--kindlike-registry NAME, default kindlike-registry) is
+connected to the session's cluster; made when missing, and then deleted
+with the cluster at the end (unless --kindlike-keep); an existing one is
+used and left.
 
 The cluster is created when the first test asks for it (or an existing
 cluster of that name is reused) and deleted when the session ends, unless
@@ -18,6 +27,7 @@ Options (each also an ini key, e.g. `kindlike_config = cluster.yaml`):
     --kindlike-image IMAGE     node image for every node
     --kindlike-provider P      docker | podman (default: $KINDLIKE_PROVIDER, else auto-detect)
     --kindlike-wait DURATION   wait for a usable cluster on create (default 5m)
+    --kindlike-registry NAME   the local registry of fixture kindlike_registry
     --kindlike-keep            keep the cluster after the session
     --kindlike-logs-dir DIR    where a failing test's cluster logs go
                                (default <rootdir>/kindlike-logs/<test nodeid>/)
@@ -61,6 +71,8 @@ import pytest
 from kindlike import pids
 from kindlike.api import Cluster, clusters, ensure_snapshot
 from kindlike.errors import KindlikeError
+from kindlike.registry import DEFAULT_NAME
+from kindlike.registryapi import LocalRegistry
 
 OPTIONS = {
     # dest: (flag, help, metavar)
@@ -72,6 +84,9 @@ OPTIONS = {
     "kindlike_wait": ("--kindlike-wait", "wait this long for a usable cluster (nodes Ready, pod network, DNS) when creating (default 5m)", "DURATION"),
     "kindlike_logs_dir": ("--kindlike-logs-dir", "directory for the cluster logs of failing tests "
                           "(default <rootdir>/kindlike-logs)", "DIR"),
+    "kindlike_registry": ("--kindlike-registry", "local registry of fixture kindlike_registry, connected to the "
+                          "cluster (default kindlike-registry; made when missing and then deleted at the end)",
+                          "NAME"),
     "kindlike_snapshot": ("--kindlike-snapshot", "start the cluster from this snapshot (made once from "
                           "--kindlike-config when missing)", "NAME"),
     "kindlike_snapshot_archive": ("--kindlike-snapshot-archive", "archive file of --kindlike-snapshot: loaded "
@@ -291,7 +306,10 @@ class SharedCluster:
                     what = "deleted"
             elif ready == "reused":
                 what = "left"
-            self._rm("ready", "failed", "users", "lock")
+            made = self._read("registry")
+            if made and not self.keep:
+                LocalRegistry(made, provider=self.provider).delete()
+            self._rm("ready", "failed", "users", "lock", "registry")
             with contextlib.suppress(OSError):
                 self.state_dir.rmdir()
             return what
@@ -383,6 +401,23 @@ def kindlike_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
             yield cluster
     finally:
         _released(request.config, state.release())
+
+
+@pytest.fixture(scope="session")
+def kindlike_registry(request: pytest.FixtureRequest, kindlike_cluster: Cluster):
+    """A kindlike.LocalRegistry connected to the session's cluster; its
+    `address` is where to push, `push(image)` pushes and returns the
+    reference pods name."""
+    state: SharedCluster = request.config.stash[_STATE]
+    name = _opt(request.config, "kindlike_registry") or DEFAULT_NAME
+    # Under the session's lock: xdist workers make it once and connect it once.
+    with state.locked():
+        reg = LocalRegistry.ensure(name, provider=state.provider)
+        if reg.created:
+            state._write("registry", name)
+            _say(request.config, f"kindlike: registry {name!r} created at {reg.address}")
+        reg.connect(kindlike_cluster)
+    return reg
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -42,10 +42,16 @@ def create() -> None:
               help="Under a rootless engine without cgroup v2 delegation (e.g. cgroup v1), create the cluster "
                    "anyway, with a warning: nodes then run without resource limits "
                    "(also KINDLIKE_ALLOW_NO_RESOURCE_LIMITS=1).")
+@click.option("--registry", default=None, metavar="REGISTRY",
+              help="Connect this local registry (kindlike registry create): pods pull localhost:PORT/IMAGE from it.")
+@click.option("--node-cpus", default=None, metavar="N",
+              help="CPU limit of every node without its own (1, 1.5, 500m); kindlike-only.")
+@click.option("--node-memory", default=None, metavar="SIZE",
+              help="Memory limit of every node without its own (1Gi, 1536Mi); kindlike-only.")
 @provider_option
 @pass_state
 def create_cluster(state: State, name, config_path, image, retain, wait, kubeconfig, dry_run, output,
-                   from_snapshot, allow_no_resource_limits) -> None:
+                   from_snapshot, allow_no_resource_limits, registry, node_cpus, node_memory) -> None:
     """Create a local Kubernetes cluster."""
     wait_s = parse_duration(wait)
     if from_snapshot and (config_path or image or dry_run):
@@ -55,12 +61,13 @@ def create_cluster(state: State, name, config_path, image, retain, wait, kubecon
     config = config_path  # a path, or - for standard input: the API reads it
     if dry_run:
         click.echo(plan(name, config=config, image=image, kubeconfig=kubeconfig, engine=_engine_if_any(state),
-                        output=output), nl=False)
+                        output=output, registry=registry, node_cpus=node_cpus, node_memory=node_memory), nl=False)
         return
     cluster = Cluster.create(name, config=config, image=image, wait=wait_s, retain=retain,
                              kubeconfig=kc.default_path(kubeconfig), engine=state.engine, keep=True,
                              from_snapshot=from_snapshot, allow_no_resource_limits=allow_no_resource_limits,
-                             status=state.status, details=state.verbosity > 0)
+                             status=state.status, details=state.verbosity > 0, registry=registry,
+                             node_cpus=node_cpus, node_memory=node_memory)
     cluster.close()
     context = kc.context_name(cluster.name)
     state.status.line(f'Set kubectl context to "{context}" in {cluster.merged_kubeconfig}')

@@ -6,9 +6,11 @@ import sys
 import click
 
 from kindlike.cli.common import State, cluster_name, name_option, pass_state, provider_option
-from kindlike.cluster.nodes import list_clusters, list_nodes
+from kindlike.cluster.nodes import cluster_labels, list_clusters, list_nodes
+from kindlike.constants import LABEL_CPUS, LABEL_MEMORY
 from kindlike.kubeconfig import cluster_kubeconfig
 from kindlike.lifecycle import cluster_state
+from kindlike.noderesources import describe, parse_cpus, parse_memory
 
 
 @click.group()
@@ -44,21 +46,35 @@ def get_clusters(state: State, output: str | None) -> None:
 @get.command("nodes")
 @name_option
 @click.option("-A", "--all-clusters", is_flag=True, help="Nodes of every cluster.")
+@click.option("-o", "--output", type=click.Choice(["name", "wide"]), default="name", show_default=True,
+              help="wide: with each node's role, state and CPU/memory limits.")
 @provider_option
 @pass_state
-def get_nodes(state: State, name: str | None, all_clusters: bool) -> None:
+def get_nodes(state: State, name: str | None, all_clusters: bool, output: str) -> None:
     """List a cluster's nodes."""
     if all_clusters and name:
         raise click.UsageError("give --name or -A/--all-clusters, not both")
     clusters = list_clusters(state.engine) if all_clusters else [cluster_name(name)]
     found = False
     for c in clusters:
+        wide = _wide_rows(state.engine, c) if output == "wide" else {}
         for node in list_nodes(state.engine, c):
+            if output == "wide" and not found:
+                click.echo(f"{'NAME':<32} {'ROLE':<14} {'STATE':<10} RESOURCES")
             found = True
-            click.echo(node.name)
+            click.echo(f"{node.name:<32} {node.role:<14} {wide.get(node.name, '')}" if wide else node.name)
     if not found:
         what = "any cluster" if all_clusters else f"cluster {clusters[0]!r}"
         state.status.line(f"No nodes found for {what}.")
+
+
+def _wide_rows(engine, cluster: str) -> dict[str, str]:
+    """STATE and RESOURCES per node, from the containers' state and labels."""
+    out = {}
+    for c in engine.list_containers(cluster_labels(cluster)):
+        cpus, mem = c.labels.get(LABEL_CPUS, ""), c.labels.get(LABEL_MEMORY, "")
+        out[c.name] = f"{c.state:<10} " + describe(parse_cpus(cpus) if cpus else 0, parse_memory(mem) if mem else 0)
+    return out
 
 
 @get.command("kubeconfig")

@@ -26,6 +26,7 @@ COMMANDS = {
     "expose": ("kindlike.cli.expose", "expose",
         "Publish host ports to a running cluster's nodes, without restarting anything."),
     "get": ("kindlike.cli.get", "get", 'Get clusters, nodes or a kubeconfig.'),
+    "registry": ("kindlike.cli.registry", "registry", 'Local image registries: push from the host, pull in every node.'),
     "load": ("kindlike.cli.load", "load", "Load images into a cluster's nodes."),
     "loadbalancer": ("kindlike.cli.loadbalancer", "loadbalancer",
         "Publish every LoadBalancer Service's ports on the host and write the address into its status, following changes, until Ctrl-C."),

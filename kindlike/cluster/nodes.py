@@ -23,6 +23,7 @@ from kindlike.constants import (
     NAME_PREFIX,
     ROLE_CONTROL_PLANE,
     ROLE_LOAD_BALANCER,
+    ROLE_REGISTRY,
     ROLE_WORKER,
     VAR_VOLUME_SUFFIX,
 )
@@ -220,6 +221,15 @@ def free_address(engine: Engine, cluster: str) -> str:
 
 # -- deletion -----------------------------------------------------------------
 
+def detach_registries(engine: Engine, network: str) -> None:
+    """Detach every local registry (kindlike.registry) from a network about
+    to be deleted: Docker will not delete a network with a container on it,
+    and Podman's forced deletion would remove the registry with it."""
+    for c in engine.list_containers({LABEL_ROLE: ROLE_REGISTRY}):
+        if network in engine.container_networks(c.name):
+            engine.disconnect_network(c.name, network)
+
+
 def delete_cluster(engine: Engine, cluster: str) -> dict[str, list[str]]:
     """Remove every container, volume and the network of a cluster; what was
     removed is returned so callers can say so (and tests can check)."""
@@ -230,6 +240,7 @@ def delete_cluster(engine: Engine, cluster: str) -> dict[str, list[str]]:
         e.remove_containers(containers)
         removed["containers"] += containers
         removed["volumes"] += e.remove_volumes(labels)
+        detach_registries(e, network_name(cluster))
         for net in set(e.list_networks(labels)) | {network_name(cluster)}:
             if e.delete_network(net):
                 removed["networks"].append(net)

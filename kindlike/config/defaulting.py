@@ -81,6 +81,7 @@ def apply_defaults(raw: Mapping[str, Any]) -> ClusterConfig:
         kubeadm_config_patches_json6902=_json6902(raw.get("kubeadmConfigPatchesJSON6902")),
         containerd_config_patches=tuple(raw.get("containerdConfigPatches") or ()),
         containerd_config_patches_json6902=tuple(raw.get("containerdConfigPatchesJSON6902") or ()),
+        registry=(raw.get("kindlike") or {}).get("registry") or "",
     )
 
 
@@ -133,6 +134,8 @@ def _node(raw: Mapping[str, Any], ip_family: str) -> NodeConfig:
         kubeadm_config_patches_json6902=_json6902(raw.get("kubeadmConfigPatchesJSON6902")),
         host=(raw.get("kindlike") or {}).get("host") or "",
         host_address=(raw.get("kindlike") or {}).get("hostAddress") or "",
+        cpus=(raw.get("kindlike") or {}).get("cpus") or "",
+        memory=(raw.get("kindlike") or {}).get("memory") or "",
     )
 
 

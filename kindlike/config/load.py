@@ -66,6 +66,8 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         "kubeadmConfigPatchesJSON6902": ("list", ("obj", "PatchJSON6902")),
         "containerdConfigPatches": ("list", "str"),
         "containerdConfigPatchesJSON6902": ("list", "str"),
+        # kindlike-only settings, kept under one key kind will not take.
+        "kindlike": ("obj", "KindlikeCluster"),
     },
     "Node": {
         "role": "str",
@@ -78,7 +80,8 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         # kindlike-only settings, kept under one key kind will not take.
         "kindlike": ("obj", "KindlikeNode"),
     },
-    "KindlikeNode": {"host": "str", "hostAddress": "str"},
+    "KindlikeCluster": {"registry": "str"},
+    "KindlikeNode": {"cpus": "str", "memory": "str", "host": "str", "hostAddress": "str"},
     "Networking": {
         "ipFamily": "str",
         "apiServerPort": "int",
@@ -113,6 +116,7 @@ _WHERE = {
     "Mount": "extraMounts[]",
     "PortMapping": "extraPortMappings[]",
     "PatchJSON6902": "kubeadmConfigPatchesJSON6902[]",
+    "KindlikeCluster": "kindlike",
     "KindlikeNode": "nodes[].kindlike",
 }
 

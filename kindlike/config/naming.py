@@ -99,3 +99,12 @@ def node_name_problems(name: str, cluster: ClusterConfig, path: str = "name") ->
     return [f'{path}: "{name}" is too long: node "{longest}" would get a {len(longest)}-character hostname '
             f"(at most {HOSTNAME_MAX}); use a cluster name of at most "
             f"{len(name) - len(longest) + HOSTNAME_MAX} characters"]
+
+
+# A local registry's name (kindlike.registry): its container's, and a DNS
+# label the nodes reach it by.
+REGISTRY_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def valid_registry_name(name: str) -> bool:
+    return bool(REGISTRY_NAME_RE.match(name or ""))

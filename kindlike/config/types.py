@@ -113,6 +113,10 @@ class NodeConfig:
     # it at (kindlike.cluster.hosts).
     host: str = _own("kindlike.host", default="")
     host_address: str = _own("kindlike.hostAddress", default="")
+    # kindlike-only: the node container's CPU and memory limits as written
+    # ("1.5", "500m"; "1Gi"), "" = none (kindlike.noderesources).
+    cpus: str = _own("kindlike.cpus", default="")
+    memory: str = _own("kindlike.memory", default="")
     # Not a config field: True when `image` came from kindlike's default, so a
     # plan can say "(default)" and `--image` semantics stay visible.
     image_defaulted: bool = field(default=False, compare=False)
@@ -154,6 +158,8 @@ class ClusterConfig:
     containerd_config_patches_json6902: tuple[str, ...] = _k(
         "containerdConfigPatchesJSON6902", default=()
     )
+    # kindlike-only: the local registry to connect (kindlike.registry).
+    registry: str = _own("kindlike.registry", default="")
 
     @property
     def multi_host(self) -> bool:

@@ -29,8 +29,9 @@ import re
 import tomllib
 from typing import Any
 
+from kindlike import noderesources
 from kindlike.config import patches as _patches
-from kindlike.config.naming import node_name_problems, validate_cluster_name
+from kindlike.config.naming import node_name_problems, valid_registry_name, validate_cluster_name
 from kindlike.config.types import (
     IP_FAMILIES,
     IP_FAMILY_DUAL,
@@ -95,6 +96,14 @@ class _Validator:
                 self.problems.append(f"containerdConfigPatches[{i}]: not valid TOML ({e})")
         for i, text in enumerate(c.containerd_config_patches_json6902):
             self.json6902_text(text, f"containerdConfigPatchesJSON6902[{i}]")
+        self.kindlike_only(c)
+
+    def kindlike_only(self, c: ClusterConfig) -> None:
+        if c.registry and not valid_registry_name(c.registry):
+            self.problems.append(f'kindlike.registry: "{c.registry}" is not a registry name '
+                                 "(a-z, 0-9 and '-', at most 63 characters)")
+        for i, node in enumerate(c.nodes):
+            self.problems += noderesources.problems(node.cpus, node.memory, f"nodes[{i}].kindlike")
 
     # -- networking ---------------------------------------------------------
 

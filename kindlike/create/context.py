@@ -32,6 +32,10 @@ class CreateOptions:
     # Start the cluster from this snapshot (kindlike.snapshot) instead of
     # bootstrapping it; `config` is then the snapshot's (snapshot.copy_config).
     from_snapshot: str | None = None
+    # kindlike-only settings as flags (kindlike.create.extras).
+    registry: str | None = None
+    node_cpus: str | None = None
+    node_memory: str | None = None
 
 
 @dataclass

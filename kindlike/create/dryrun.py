@@ -150,6 +150,7 @@ def _node_dict(plan: NodePlan) -> dict[str, Any]:
         ],
         "kubeadmConfigPatches": len(node.kubeadm_config_patches),
         "kubeadmConfigPatchesJSON6902": len(node.kubeadm_config_patches_json6902),
+        "kindlike": {"cpus": node.cpus, "memory": node.memory},
     }
 
 
@@ -182,6 +183,7 @@ def plan_dict(cluster_name: str, cfg: ClusterConfig, warnings: Sequence[str] = (
             "containerdConfigPatches": len(cfg.containerd_config_patches),
             "containerdConfigPatchesJSON6902": len(cfg.containerd_config_patches_json6902),
         },
+        "kindlike": {"registry": cfg.registry},
         "warnings": all_warnings,
     }
 
@@ -243,6 +245,8 @@ def render_plan(cluster_name: str, cfg: ClusterConfig, warnings: Sequence[str] =
             out += _block("ports", [_port_line(p) for p in n["ports"]], "    ")
         if n["mounts"]:
             out += _block("mounts", [_mount_line(m) for m in n["mounts"]], "    ")
+        if n["kindlike"]["cpus"] or n["kindlike"]["memory"]:
+            out += _block("limits", [", ".join(f"{v} {k}" for k, v in n["kindlike"].items() if v)], "    ")
         if n["kubeadmConfigPatches"] or n["kubeadmConfigPatchesJSON6902"]:
             out.append(
                 f"    kubeadm patches: {n['kubeadmConfigPatches']} merge, "
@@ -278,6 +282,8 @@ def render_plan(cluster_name: str, cfg: ClusterConfig, warnings: Sequence[str] =
         f"Feature gates:    {_pairs(d['featureGates'])}",
         f"Runtime config:   {_pairs(d['runtimeConfig'])}",
     ]
+    if d["kindlike"]["registry"]:
+        out.append(f"Registry:         {d['kindlike']['registry']} (kindlike registry)")
     p = d["patches"]
     out.append(
         f"Patches:          kubeadm {p['kubeadmConfigPatches']} merge, "

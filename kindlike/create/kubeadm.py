@@ -131,6 +131,9 @@ class KubeadmInput:
     certificate_key: str = ""
     # How many control planes (etcd members) the cluster has.
     control_planes: int = 1
+    # The kubelet's --system-reserved for a node given CPU/memory limits
+    # (kindlike.noderesources); {} = the kubelet's default.
+    system_reserved: dict[str, str] = field(default_factory=dict)
 
     @property
     def control_plane(self) -> bool:
@@ -281,6 +284,8 @@ def _kubelet_extra_args(inp: KubeadmInput) -> dict[str, str]:
     labels = node_labels_arg(inp)
     if labels:
         args["node-labels"] = labels
+    if inp.system_reserved:
+        args["system-reserved"] = _join_sorted(inp.system_reserved)
     return args
 
 

@@ -7,12 +7,12 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 from kindlike import constants
-from kindlike.cluster import hosts
+from kindlike.cluster import containerd, hosts
 from kindlike.cluster.nodes import Node
 from kindlike.config.naming import node_names
 from kindlike.config.types import ClusterConfig
 from kindlike.constants import BOOTSTRAP_TOKEN, CONTAINERD_CONF, KUBEADM_CONF, KUBEADM_PATCHES
-from kindlike.create import containerd, kubeadm
+from kindlike.create import extras, kubeadm
 from kindlike.engines.base import Engine
 from kindlike.nodeimage.metadata import ImageInfo
 
@@ -61,6 +61,7 @@ def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageIn
             cgroup_version=node_facts.cgroup_version,
             token=BOOTSTRAP_TOKEN,
             join=i > 0,
+            system_reserved=extras.reserved(node_cfg),
         )
         out.append((n, node_cfg, inp))
     return out

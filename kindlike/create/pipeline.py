@@ -19,6 +19,7 @@ from kindlike import kubeconfig as kc
 from kindlike import snapshot
 from kindlike.cluster.nodes import delete_cluster
 from kindlike.config.types import ClusterConfig
+from kindlike.create import extras
 from kindlike.create.context import Context, CreateOptions, CreateResult, Step
 from kindlike.create.provision import load_balancer_plan, node_plans
 from kindlike.create.steps import COPY_STEPS, STEPS
@@ -45,15 +46,20 @@ def prepare(opts: CreateOptions, engine: Engine | None = None) -> Context:
     if opts.from_snapshot:
         return _prepare_copy(opts, engine)
     cfg = opts.config.with_node_image(opts.image) if opts.image else opts.config
+    cfg = extras.apply(cfg, opts.registry, opts.node_cpus, opts.node_memory)
     # What would otherwise fail only after the nodes are built (dry run too).
     check_before_create(cfg, opts.kubeconfig)
+    if engine is not None:
+        extras.check(engine, cfg)
     return Context(opts, cfg, node_plans(opts.name, cfg), engine, lb_plan=load_balancer_plan(opts.name, cfg))
 
 
 def _prepare_copy(opts: CreateOptions, engine: Engine) -> Context:
     snap = snapshot.get(engine, opts.from_snapshot)
-    cfg = snapshot.copy_config(snap)
+    # A copy may be connected to a registry; its node sizes are the snapshot's.
+    cfg = extras.apply(snapshot.copy_config(snap), opts.registry)
     check_before_create(cfg, opts.kubeconfig)
+    extras.check(engine, cfg)
     plans = node_plans(opts.name, cfg)
     snapshot.copy_plans(snap, plans)
     return Context(opts, cfg, plans, engine, snapshot=snap)

@@ -26,6 +26,7 @@ from kindlike.constants import (
     ROLE_CONTROL_PLANE,
     ROLE_LOAD_BALANCER,
 )
+from kindlike.create.extras import spec_fields
 from kindlike.engines.base import Engine, MountSpec, NodeSpec, PortSpec
 
 
@@ -128,11 +129,14 @@ def node_spec(engine: Engine, cluster: str, plan: NodePlan) -> NodeSpec:
         return NodeSpec(name=plan.name, image=plan.image, network=network_name(cluster),
                         labels={**node_labels(cluster, plan.role), **plan.labels}, ports=plan.published,
                         var_volume=False, privileged=False)
+
+    sized = spec_fields(plan.config)
     return NodeSpec(
         name=plan.name,
         image=plan.image,
         network=network_name(cluster),
-        labels={**node_labels(cluster, plan.role), **plan.labels},
+        labels={**node_labels(cluster, plan.role), **plan.labels, **sized.pop("labels")},
+        **sized,
         ports=plan.published,
         mounts=list(plan.mounts),
         # fuse-overlayfs is the containerd snapshotter of last resort in a

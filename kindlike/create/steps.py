@@ -18,7 +18,7 @@ from kindlike.cluster.boot import restart_dns_stalled_at_boot
 from kindlike.cluster.kubectl import wait_api
 from kindlike.cluster.nodes import refuse_existing
 from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_WORKER
-from kindlike.create import bootstrap, cni, nodeconfig, provision
+from kindlike.create import bootstrap, cni, extras, nodeconfig, provision
 from kindlike.create.context import Context, Note, Step
 from kindlike.create.imageinfo import copy_to_hosts
 from kindlike.create.imageinfo import ensure_images as ensure
@@ -214,11 +214,16 @@ def _cni_disabled(ctx: Context) -> str | None:
         else None
 
 
+# A local registry (kindlike.registryconnect), once the nodes run Kubernetes.
+CONNECT_REGISTRY = Step("Connecting registry 🗄", extras.connect_registry, skip=extras.no_registry,
+                        shown=lambda ctx: f"Connecting registry {ctx.config.registry} 🗄")
+
 STEPS: list[Step] = [
     Step("Checking the host 🩺", preflight, check=True),
     Step("Ensuring node image 🖼", ensure_images),
     Step("Preparing nodes 📦", prepare_nodes),
     Step("Writing configuration 📜", write_configs),
+    Step("Sizing nodes 📏", extras.size_nodes, skip=extras.no_sizes),
     Step("Starting control-plane 🕹️", init_control_plane),
     # The next three start while init finishes (init_control_plane): the
     # pod network and storage before the joins, as kind orders them.
@@ -227,6 +232,7 @@ STEPS: list[Step] = [
     Step("Installing StorageClass 💾", default_storage),
     Step("Joining more control-plane nodes 🎮", join_control_planes, skip=_one_control_plane),
     Step("Joining worker nodes 🚜", join_workers, skip=_no_workers),
+    CONNECT_REGISTRY,
     Step("Waiting for a usable cluster ⏳", wait_usable, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
          shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for a usable cluster ⏳"),
     Step("Exporting kubeconfig 🔑", export_kubeconfig),
@@ -238,6 +244,7 @@ COPY_STEPS: list[Step] = [
     Step("Preparing nodes 📦", prepare_nodes),
     Step("Starting from snapshot 📸", start_copy,
          shown=lambda ctx: f"Starting from snapshot {ctx.snapshot.name} 📸"),
+    CONNECT_REGISTRY,
     Step("Waiting for a usable cluster ⏳", wait_usable_again, skip=lambda ctx: None if ctx.opts.wait > 0 else "",
          shown=lambda ctx: f"Waiting ≤ {format_duration(ctx.opts.wait)} for a usable cluster ⏳"),
     Step("Exporting kubeconfig 🔑", export_kubeconfig),

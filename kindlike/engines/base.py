@@ -80,6 +80,12 @@ class NodeSpec:
     # node names (kindlike.snapshot).
     hostname: str = ""
     aliases: list[str] = field(default_factory=list)
+    # Named volumes {volume: path in the container}, created with the
+    # container's labels; they outlive the container (a registry's data).
+    volumes: dict[str, str] = field(default_factory=dict)
+    # CPU and memory limits; 0 = none (kindlike.noderesources).
+    cpus: float = 0.0
+    memory: int = 0  # bytes
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,19 @@ class Engine(abc.ABC):
         person to read (export logs); code reads `container()`."""
 
     @abc.abstractmethod
+    def connect_network(self, name: str, network: str, aliases: list[str]) -> None:
+        """Attach a running container to one more network, known there by
+        `aliases`; already attached is fine."""
+
+    @abc.abstractmethod
+    def disconnect_network(self, name: str, network: str) -> None:
+        """Detach a container from a network; not attached is fine."""
+
+    @abc.abstractmethod
+    def container_networks(self, name: str) -> list[str]:
+        """The networks a container is attached to."""
+
+    @abc.abstractmethod
     def container_ips(self, name: str, network: str) -> tuple[str, str]:
         """(IPv4, IPv6) of the container on the network; "" when absent."""
 
@@ -281,6 +300,15 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def remove_image(self, ref: str) -> None: ...
+
+    @abc.abstractmethod
+    def tag_image(self, ref: str, new: str) -> None:
+        """Give an image of the engine's store one more name."""
+
+    @abc.abstractmethod
+    def push_image(self, ref: str) -> None:
+        """Push an image of the engine's store to the registry its name
+        starts with; a registry on localhost is spoken to over plain HTTP."""
 
     @abc.abstractmethod
     def build_image(self, context: Path, tag: str, dockerfile: str = "Dockerfile",

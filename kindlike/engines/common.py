@@ -77,6 +77,32 @@ def tar_single_file(name: str, data: bytes, mode: int) -> bytes:
     return buf.getvalue()
 
 
+def limits(spec) -> dict:
+    """create() arguments for a NodeSpec's CPU and memory limits, the same
+    for both SDKs (podman-py ignores nano_cpus: a quota per period instead).
+    Swap is not added on top of the memory limit."""
+    out: dict = {}
+    if spec.cpus:
+        out.update(cpu_period=100_000, cpu_quota=int(spec.cpus * 100_000))
+    if spec.memory:
+        out.update(mem_limit=spec.memory, memswap_limit=spec.memory)
+    return out
+
+
+def push_errors(lines) -> str:
+    """The error lines of an engine's push progress (JSON lines), joined."""
+    errors = []
+    for line in lines:
+        for part in (line.decode(errors="replace") if isinstance(line, bytes) else line).splitlines():
+            try:
+                doc = json.loads(part)
+            except ValueError:
+                continue
+            if isinstance(doc, dict) and doc.get("error"):
+                errors.append(str(doc.get("error")).strip())
+    return "; ".join(errors)
+
+
 def published_from_inspect(attrs: dict, container_port: int, protocol: str) -> tuple[str, int]:
     ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
     bindings = ports.get(f"{container_port}/{protocol.lower()}") or []
@@ -194,6 +220,17 @@ class SdkEngine(Engine):
             out = b"".join(out)  # podman-py streams
         return ExecResult(code, bytes(out).decode(errors="replace"), "")
 
+    def tag_image(self, ref: str, new: str) -> None:
+        # The tag is what follows the last ":" after the last "/" (a
+        # registry's port is not one).
+        repo, tag = (new.rsplit(":", 1) if ":" in new.rsplit("/", 1)[-1] else (new, "latest"))
+        try:
+            ok = self.client.images.get(ref).tag(repo, tag)
+        except Exception as e:
+            raise EngineError(f"cannot tag {ref} as {new}: {e}") from e
+        if ok is False:
+            raise EngineError(f"cannot tag {ref} as {new}")
+
     def image_labels(self, ref: str) -> dict[str, str]:
         return self.client.images.get(ref).labels or {}
 
@@ -225,6 +262,21 @@ class SdkEngine(Engine):
 
     def inspect_text(self, name: str) -> str:
         return json.dumps(self._attrs(name), indent=2, default=str) + "\n"
+    def container_networks(self, name: str) -> list[str]:
+        attrs = self._attrs(name)
+        return sorted((attrs.get("NetworkSettings") or {}).get("Networks") or {})
+
+    def connect_network(self, name: str, network: str, aliases: list[str]) -> None:
+        if network in self.container_networks(name):
+            return
+        try:
+            self.client.networks.get(network).connect(name, aliases=aliases)
+        except Exception as e:
+            raise EngineError(f"cannot attach {name} to network {network}: {e}") from e
+
+    def disconnect_network(self, name: str, network: str) -> None:
+        if network in self.container_networks(name):
+            self.client.networks.get(network).disconnect(name)
 
     def container_ips(self, name: str, network: str) -> tuple[str, str]:
         return ips_from_inspect(self._attrs(name), network)

@@ -11,7 +11,7 @@ import docker.types
 
 from kindlike.constants import VAR_VOLUME_SUFFIX
 from kindlike.engines.base import Container, EngineInfo, NodeSpec
-from kindlike.engines.common import SdkEngine, bind_string, resolve_host_port, retry_engine
+from kindlike.engines.common import SdkEngine, bind_string, limits, push_errors, resolve_host_port, retry_engine
 from kindlike.engines.common import label_filter as _label_filter
 from kindlike.errors import EngineError, NoEngineError
 
@@ -143,6 +143,9 @@ class DockerEngine(SdkEngine):
             vol = spec.name + VAR_VOLUME_SUFFIX
             self.client.volumes.create(name=vol, labels=spec.labels)
             volumes.append(f"{vol}:/var")
+        for vol, path in spec.volumes.items():
+            self.client.volumes.create(name=vol, labels=spec.labels)
+            volumes.append(f"{vol}:{path}")
         node = {"privileged": True, "cgroupns": "private",
                 "security_opt": ["seccomp=unconfined", "apparmor=unconfined"]} if spec.privileged else {}
         endpoint = self.client.api.create_endpoint_config(ipv4_address=spec.ip or None,
@@ -168,6 +171,7 @@ class DockerEngine(SdkEngine):
                 devices=[f"{d}:{d}:rwm" for d in spec.devices],
                 volumes=volumes,
                 ports=ports,
+                **limits(spec),
             )
         except docker.errors.ImageNotFound as e:
             raise EngineError(f"image {spec.image} not found", fix="build it with `kindlike build node-image`") from e
@@ -199,6 +203,16 @@ class DockerEngine(SdkEngine):
             return True
         except docker.errors.ImageNotFound:
             return False
+
+    def push_image(self, ref: str) -> None:
+        # The daemon reports a failed push in the progress stream, not as an
+        # HTTP error (Docker speaks plain HTTP to localhost by itself).
+        try:
+            err = push_errors(self.client.images.push(ref, stream=True))
+        except docker.errors.APIError as e:
+            err = str(e.explanation or e)
+        if err:
+            raise EngineError(f"cannot push {ref}: {err}")
 
     def load_image_archive(self, path: Path) -> None:
         with open(path, "rb") as f:

@@ -14,13 +14,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import podman
 import podman.errors
 
 from kindlike.constants import VAR_VOLUME_SUFFIX
 from kindlike.engines.base import Container, EngineInfo, NodeSpec
-from kindlike.engines.common import PROPAGATION, SdkEngine, resolve_host_port, retry_engine
+from kindlike.engines.common import PROPAGATION, SdkEngine, limits, push_errors, resolve_host_port, retry_engine
 from kindlike.engines.common import label_filter as _label_filter
 from kindlike.errors import EngineError, NoEngineError
 from kindlike.imageref import podman_local_name
@@ -174,6 +175,10 @@ class PodmanEngine(SdkEngine):
             vol = spec.name + VAR_VOLUME_SUFFIX
             self.client.volumes.create(name=vol, labels=spec.labels)
             volumes[vol] = {"bind": "/var", "mode": "rw"}
+        for vol, path in spec.volumes.items():
+            if not self.client.volumes.exists(vol):
+                self.client.volumes.create(name=vol, labels=spec.labels)
+            volumes[vol] = {"bind": path, "mode": "rw"}
         try:
             c = self.client.containers.create(
                 spec.image,
@@ -197,6 +202,7 @@ class PodmanEngine(SdkEngine):
                 mounts=mounts,
                 volumes=volumes,
                 ports=ports,
+                **limits(spec),
                 **({"privileged": True, "cgroupns": "private",
                     "stop_signal": int(signal.SIGRTMIN) + 3}  # systemd halts on SIGRTMIN+3
                    if spec.privileged else {}),
@@ -252,6 +258,16 @@ class PodmanEngine(SdkEngine):
 
     def image_exists(self, ref: str) -> bool:
         return self.client.images.exists(ref)
+
+    def push_image(self, ref: str) -> None:
+        # podman-py's push returns before the service has pushed; the raw
+        # call's body is the push's progress, with its errors. A registry
+        # on localhost has no TLS (Podman would otherwise insist on it).
+        tls = not ref.startswith(("localhost:", "127.0.0.1:", "localhost/"))
+        res = self.client.api.post(f"/images/{quote(ref, safe='')}/push", params={"tlsVerify": tls})
+        err = push_errors([res.content]) if res.ok else (res.text or f"HTTP {res.status_code}")
+        if err:
+            raise EngineError(f"cannot push {ref}: {err.strip()[:300]}")
 
     def load_image_archive(self, path: Path) -> None:
         list(self.client.images.load(file_path=str(path)))

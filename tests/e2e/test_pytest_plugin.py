@@ -16,6 +16,7 @@ subprocess with `pytest -p kindlike.pytest_plugin`), on rootful Docker:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -156,3 +157,27 @@ def test_snapshot_made_once_then_loaded_from_the_ci_archive(project, docker, clu
     finally:
         if snapshot.find(eng, snap) is not None:
             snapshot.delete(eng, snap)
+
+
+def test_session_registry_is_pushed_to_and_removed_at_the_end(project, docker, cluster_name):
+    from kindlike import registry as reg
+    from tests.e2e.helpers import BUSYBOX, BUSYBOX_DIR, ensure_image
+
+    eng, _ = docker
+    name = f"plugreg-{uuid.uuid4().hex[:6]}"
+    ensure_image(eng, BUSYBOX, BUSYBOX_DIR)
+    res = None
+    try:
+        res = run_project(project, docker, "--kindlike-name", cluster_name, "--kindlike-registry", name,
+                          "registry_check.py", env={"KINDLIKE_PLUGIN_IMAGE": BUSYBOX})
+        assert res.returncode == 0, res.stdout[-3000:]
+        assert "1 passed" in res.stdout
+        assert f"kindlike: registry {name!r} created at localhost:" in res.stdout
+        # Made by the session: deleted with the cluster, its volume too.
+        assert [r for r in reg.list_registries(eng) if r.name == name] == []
+        assert eng.list_volumes(reg.labels_of(name)) == []
+    finally:
+        reg.delete(eng, name)
+        # push() left the pushed name on the image in the engine's store.
+        for address in re.findall(r"created at (localhost:\d+)", res.stdout if res else ""):
+            eng.remove_image(f"{address}/e2e/plugin:1")

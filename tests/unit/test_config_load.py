@@ -396,7 +396,7 @@ def test_dns_search_unset_empty_and_set_are_distinct():
         ("nodes:\n- role: control-plane\n  podSubnet: 10.0.0.0/8\n",
          'nodes[0].podSubnet: unknown field ("podSubnet" belongs in networking; check the indentation)'),
         ("gpus: all\n", "gpus: unknown field (valid fields: name, nodes, networking, featureGates, runtimeConfig, "
-         "kubeadmConfigPatches, kubeadmConfigPatchesJSON6902, containerdConfigPatches, containerdConfigPatchesJSON6902)"),
+         "kubeadmConfigPatches, kubeadmConfigPatchesJSON6902, containerdConfigPatches, containerdConfigPatchesJSON6902, kindlike)"),
     ],
 )
 def test_unknown_fields_are_errors_at_every_level(body, expected):

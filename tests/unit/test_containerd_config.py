@@ -1,4 +1,4 @@
-"""kindlike.create.containerd: kind's containerd config patches and the
+"""kindlike.cluster.containerd: kind's containerd config patches and the
 user-namespace settings check."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from kindlike.create import containerd
+from kindlike.cluster import containerd
 from kindlike.errors import ConfigError
 
 CRI = "io.containerd.grpc.v1.cri"

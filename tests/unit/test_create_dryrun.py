@@ -167,7 +167,7 @@ def test_plan_dict_is_json_serialisable_and_complete():
     json.dumps(d)
     assert d["cluster"] == "demo"
     assert set(d) == {"cluster", "nodes", "loadBalancer", "networking", "featureGates", "runtimeConfig",
-                      "patches", "warnings"}
+                      "patches", "kindlike", "warnings"}
     cp = d["nodes"][0]
     assert cp["image"] == "kindest/node:v1.31.0" and cp["imageDefaulted"] is False
     assert d["nodes"][1]["imageDefaulted"] is True
