@@ -21,7 +21,7 @@ and the CPU time the machine spent from the command's start to the answer
 For kindlike, each step's time as its status lines print it.
 
 The two `--wait`s differ: kindlike's returns once the cluster is usable
-(kindlike/usable.py: nodes Ready, Flannel and kube-proxy on every node, DNS
+(kindlike/cluster/usable.py: nodes Ready, Flannel and kube-proxy on every node, DNS
 answering), kind's once its nodes are Ready; the total is what compares.
 kind runs the image with a config that matches it: the kubelet on cgroupfs
 (as the image's containerd is), no /kubelet cgroup root, failCgroupV1: false

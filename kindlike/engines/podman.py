@@ -226,6 +226,23 @@ class PodmanEngine(SdkEngine):
             out.append(Container(c.name, c.id, image or "", state, a.get("Labels") or {}))
         return out
 
+    def disconnect_network(self, name: str, network: str) -> None:
+        # Detached while running, a container's DNS entry stays in the
+        # network's aardvark-dns file (Podman 4, rootless): aardvark-dns
+        # then fails on the next network's start and every node name stops
+        # resolving. Detached while stopped, the entry goes with it.
+        if network not in self.container_networks(name):
+            return
+        c = self.client.containers.get(name)
+        running = c.status == "running"
+        if running:
+            c.stop(timeout=5)
+        try:
+            self.client.networks.get(network).disconnect(name)
+        finally:
+            if running:
+                c.start()
+
     def remove_containers(self, names: list[str]) -> None:
         # Podman's forced removal stops the container first with its stop
         # timeout: 10 s for a port forwarder, whose socat as PID 1 ignores

@@ -100,8 +100,10 @@ def assert_nothing_left(engine, name: str, kubeconfig) -> None:
     assert not (kubeconfig.parent / (kubeconfig.name + ".lock")).exists()
 
 
-# The status line that ends step k-1 is the moment step k begins.
-RUNNING = [s.title for s in STEPS if s.title.split()[0] not in ("Joining", "Waiting")]
+# The status line that ends step k-1 is the moment step k begins. Only the
+# steps a one-node create with no registry, no node sizes and --wait 0 runs:
+# a skipped step prints no line to wait for.
+RUNNING = [s.title for s in STEPS if s.title.split()[0] not in ("Joining", "Waiting", "Sizing", "Connecting")]
 
 
 @pytest.mark.parametrize("step", RUNNING[1:], ids=lambda t: t.split()[0].lower())

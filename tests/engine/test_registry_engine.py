@@ -22,10 +22,10 @@ pytestmark = pytest.mark.engine
 @pytest.fixture
 def name(engine):
     n = f"t-reg-{uuid.uuid4().hex[:6]}"
-    net = f"{n}-other"
     yield n
     reg.delete(engine, n)
-    engine.delete_network(net)
+    for net in (f"{n}-other", f"{n}-fresh"):
+        engine.delete_network(net)
     assert engine.list_volumes(reg.labels_of(n)) == []
     assert not [c for c in engine.list_containers() if c.name == n]
 
@@ -60,6 +60,14 @@ def test_push_keep_across_restart_networks_and_delete(engine, name, tmp_path):
     assert reg.get(engine, name).networks == tuple(sorted((reg.network_of(name), other)))
     reg.leave_network(engine, other)
     assert reg.get(engine, name).networks == (reg.network_of(name),)
+    # The engine's DNS still serves a network made after the detach (Podman
+    # kept a detached container's entry, and its aardvark-dns then served none).
+    fresh = f"{name}-fresh"
+    engine.ensure_network(fresh, {})
+    engine.connect_network(name, fresh, [f"{name}-probe"])
+    res = engine.exec(name, ["getent", "hosts", f"{name}-probe"], timeout=30)
+    assert res.code == 0 and res.output.split()[0] == engine.container_ips(name, fresh)[0], res.output
+    engine.disconnect_network(name, fresh)
 
     assert reg.delete(engine, name) is True
     assert name not in [x.name for x in reg.list_registries(engine)]
