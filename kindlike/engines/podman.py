@@ -7,6 +7,7 @@ close(), so a user never has to enable podman.socket first.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -225,6 +226,17 @@ class PodmanEngine(SdkEngine):
             image = a.get("Image") if isinstance(a.get("Image"), str) else a.get("ImageName", "")
             out.append(Container(c.name, c.id, image or "", state, a.get("Labels") or {}))
         return out
+
+    def connect_network(self, name: str, network: str, aliases: list[str]) -> None:
+        # podman-py sends Docker's EndpointConfig.Aliases to the libpod
+        # endpoint, which reads a flat `aliases`: the aliases were dropped and
+        # the container answered only to its name on that network.
+        if network in self.container_networks(name):
+            return
+        res = self.client.api.post(f"/networks/{quote(network, safe='')}/connect",
+                                   data=json.dumps({"container": name, "aliases": aliases}))
+        if res.status_code >= 400:
+            raise EngineError(f"cannot attach {name} to network {network}: {res.text.strip()}")
 
     def disconnect_network(self, name: str, network: str) -> None:
         # Detached while running, a container's DNS entry stays in the
