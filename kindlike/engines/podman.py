@@ -276,7 +276,14 @@ class PodmanEngine(SdkEngine):
                 "mounts": [{"type": "tmpfs", "source": "tmpfs", "target": t} for t in tmpfs]}
 
     def list_volumes(self, labels):
-        return [v.name for v in self.client.volumes.list(filters=_podman_filters(labels))]
+        # Podman 4 ORs a volume list's label filters (containers AND them):
+        # {cluster, address} matched every volume of the cluster, and
+        # `delete node` removed them all, forced, with their containers.
+        def has(v) -> bool:
+            got = v.attrs.get("Labels") or {}
+            return all(k in got and (val is None or got[k] == val) for k, val in labels.items())
+
+        return [v.name for v in self.client.volumes.list(filters=_podman_filters(labels)) if has(v)]
 
     # -- images ------------------------------------------------------------
     def image_candidates(self, ref: str) -> list[str]:

@@ -23,6 +23,7 @@ from kindlike.cluster.nodes import (
 from kindlike.create.provision import NodePlan, provision
 from kindlike.engines.base import MountSpec, PortSpec
 from kindlike.errors import ClusterError, EngineError
+from kindlike.lifecycle import remove_node
 
 pytestmark = pytest.mark.engine
 
@@ -139,9 +140,18 @@ def test_three_node_cluster(engine, systemd_image, cluster_name, share_dir, tmp_
     w2.exec("ping", "-c", "1", "-W", "5", cp.name)
     assert w1.read_file("/etc/kindlike-test") == "copied in\n"  # the container's own filesystem stays
 
+    # `delete node`'s removal (its drain finds no kubectl in this image and
+    # goes on): the worker's container and /var volume go, the other nodes
+    # and theirs stay. Podman 4 ORs a volume list's label filters: the whole
+    # cluster's volumes went, forced, and their containers with them.
+    volumes = set(engine.list_volumes(cluster_labels(cluster_name)))
+    remove_node(engine, cluster_name, w2.name)
+    assert [n.name for n in list_nodes(engine, cluster_name)] == [cp.name, w1.name]
+    assert volumes - set(engine.list_volumes(cluster_labels(cluster_name))) == {w2.name + constants.VAR_VOLUME_SUFFIX}
+
     # delete leaves no container, volume or network behind
     removed = delete_cluster(engine, cluster_name)
-    assert sorted(removed["containers"]) == sorted(p.name for p in plans)
+    assert sorted(removed["containers"]) == sorted(p.name for p in plans[:2])
     assert engine.list_containers(cluster_labels(cluster_name)) == []
     assert engine.list_volumes(cluster_labels(cluster_name)) == []
     assert not engine.network_exists(network_name(cluster_name))
