@@ -99,3 +99,10 @@ def test_three_control_planes_behind_the_load_balancer(engine, engine_kind, clus
     # kindlike itself reads the kubeconfig from a control plane that runs.
     res = kindlike(engine_kind, "get", "kubeconfig", "--name", name, env=env)
     assert res.returncode == 0 and f":{port}" in res.stdout, res.stderr
+
+    # The worker leaves (drained through a control plane that runs): its Node
+    # and its container go, the control planes stay.
+    res = kindlike(engine_kind, "delete", "node", nodes[3].name, "--name", name, env=env)
+    assert res.returncode == 0, res.stderr
+    assert [n.name for n in list_nodes(engine, name)] == [n.name for n in nodes[:3]]
+    assert nodes[3].name not in ready_nodes(k)

@@ -166,10 +166,12 @@ def test_a_node_given_1_cpu_and_1_gib_has_that_capacity(engine, engine_kind, set
         - role: worker
           kindlike: {cpus: 1, memory: 1Gi}
         """)
+    # The flags size every node without its own size: here the control plane.
     res = kindlike(engine_kind, "create", "cluster", "--name", name, "--config", "-", "--image", node_image,
+                   "--node-cpus", "2", "--node-memory", "3Gi",
                    "--wait", "5m", "--kubeconfig", str(d / "kubeconfig"), env=env, stdin=cfg)
     assert res.returncode == 0, res.stderr
-    worker = f"{name}-worker"
+    worker, cp = f"{name}-worker", f"{name}-control-plane"
     k = kubectl_for(kubectl_bin(list_nodes(engine, name)[0], d), d / "kubeconfig")
     described = k("describe", "node", worker)
     capacity = described.split("Capacity:")[1].split("Allocatable:")[0]
@@ -179,7 +181,11 @@ def test_a_node_given_1_cpu_and_1_gib_has_that_capacity(engine, engine_kind, set
     assert node["cpu"] == "940m" and node["memory"] == "768Mi", node
     wide = kindlike(engine_kind, "get", "nodes", "--name", name, "-o", "wide", env=env).stdout
     assert [line.split()[-3:] for line in wide.splitlines() if line.startswith(worker)] == [["1", "CPU,", "1Gi"]]
+    assert [line.split()[-3:] for line in wide.splitlines() if line.startswith(cp)] == [["2", "CPU,", "3Gi"]]
     assert json.loads(engine.inspect_text(worker))["HostConfig"]["Memory"] == 1 << 30
+    assert json.loads(engine.inspect_text(cp))["HostConfig"]["Memory"] == 3 << 30
+    capacity = json.loads(k("get", "node", cp, "-o", "json"))["status"]["capacity"]
+    assert (capacity["cpu"], capacity["memory"]) == ("2", "3Gi"), capacity
 
 
 @pytest.mark.engines("rootless-docker", "rootless-podman")
@@ -193,25 +199,3 @@ def test_node_limits_are_refused_where_the_engine_cannot_enforce_them(engine, en
     assert [line for line in res.stderr.splitlines() if line.startswith("ERROR")][0].startswith(
         "ERROR: CPU and memory limits for nodes cannot be enforced"), res.stderr
     assert engine.list_containers(cluster_labels(name)) == []
-
-
-def test_a_registry_connected_to_a_running_cluster_made_without_one(engine, engine_kind, setup, node_image, tmp_path):
-    """The path where the node's containerd has no hosts directory yet:
-    connect sets it and restarts containerd under the running kubelet."""
-    name, (r1, _), d, env = setup
-    res = kindlike(engine_kind, "create", "cluster", "--name", name, "--image", node_image, "--wait", "5m",
-                   "--kubeconfig", str(d / "kubeconfig"), env=env)
-    assert res.returncode == 0, res.stderr
-    res = kindlike(engine_kind, "registry", "create", r1, env=env)
-    assert res.returncode == 0, res.stderr
-    image = push(engine, res.stdout.strip(), "late", tmp_path)
-    res = kindlike(engine_kind, "registry", "connect", r1, "--name", name, env=env)
-    assert res.returncode == 0, res.stderr
-    k = kubectl_for(kubectl_bin(list_nodes(engine, name)[0], d), d / "kubeconfig")
-    k("apply", "-f", "-", stdin=daemonset("late", image))
-    wait_until(lambda: runs_everywhere(k, "late", 1), "the pushed image on a cluster connected late", timeout=180)
-    res = kindlike(engine_kind, "registry", "disconnect", r1, "--name", name, env=env)
-    assert res.returncode == 0, res.stderr
-    assert reg.get(engine, r1).clusters == []
-    assert k("-n", "kube-public", "get", "configmap", "local-registry-hosting", "--ignore-not-found", "-o",
-             "name").strip() == ""

@@ -9,14 +9,16 @@ removed afterwards, pass or fail."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 import tomllib
 import uuid
 
 import pytest
 
-from kindlike.nodeimage import build_node_image, image_metadata
+from kindlike.nodeimage import image_metadata
 from tests.engine_fixtures import connect, start_engine
 
 pytestmark = pytest.mark.engine
@@ -46,13 +48,36 @@ def rootful_docker():
     eng.close()
 
 
+def cli(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
+    res = subprocess.run([sys.executable, "-m", "kindlike.cli.main", "--provider", "docker", *args],
+                         capture_output=True, text=True, timeout=timeout,
+                         env={**os.environ, "DOCKER_HOST": "unix:///var/run/docker.sock"})
+    print(f"$ kindlike {' '.join(args)}\n{res.stdout}\n{res.stderr}")
+    return res
+
+
 @pytest.fixture(scope="module")
 def node_image(rootful_docker):
-    """Build (or find up to date, from the cache) the v1.20.2 image, under its
-    own tag only (the default image is the current Kubernetes)."""
-    meta = build_node_image(rootful_docker, image=IMAGE, kubernetes="debian-source")
-    assert meta["tags"] == [IMAGE]
-    return meta
+    """Build (or find up to date, from the cache) the v1.20.2 image, as a user
+    does: `kindlike build node-image --kubernetes debian-source`, under its own
+    tag only (the default image is the current Kubernetes)."""
+    res = cli("build", "node-image", "--kubernetes", "debian-source", "--image", IMAGE)
+    assert res.returncode == 0, res.stderr
+    assert f"Image {IMAGE} built" in res.stderr
+    assert [i.tags for i in rootful_docker.list_images({}) if IMAGE in i.tags] == [[IMAGE]]
+    res = cli("build", "node-image", "--metadata", IMAGE)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_dry_run_names_the_release_asked_for_and_builds_nothing(rootful_docker):
+    image = f"kindlike/node:dry-{uuid.uuid4().hex[:6]}"
+    res = cli("build", "node-image", "--dry-run", "--kubernetes", "v1.33.4", "--image", image, timeout=120)
+    assert res.returncode == 0, res.stderr
+    plan = json.loads(res.stdout)
+    assert plan["components"]["kubernetes"]["version"] == "v1.33.4"
+    assert plan["tags"] == [image, "kindlike/node:v1.33.4-offline"]
+    assert not rootful_docker.image_exists(image)
 
 
 def start_node(request, image: str) -> str:

@@ -16,6 +16,7 @@ four each engine used to make."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import subprocess
 import textwrap
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 import kindlike as kl
-from kindlike.cluster.nodes import Node, cluster_labels, control_planes, delete_cluster, list_nodes
+from kindlike.cluster.nodes import Node, cluster_labels, control_planes, delete_cluster, list_nodes, network_name
 from kindlike.load import import_archive
 from tests.e2e import cluster_checks as checks
 from tests.e2e.helpers import (
@@ -110,6 +111,15 @@ def journey(engine, engine_kind, node_image, busybox_archive, tmp_path_factory):
         """))
     shutil.chown(cfg, d.owner(), d.group())
     kubeconfig = d / "kubeconfig"
+    # The plan of the same create, as a user checks it first: printed, and
+    # nothing made (no node, no network, no kubeconfig).
+    res = kindlike(engine_kind, "create", "cluster", "--name", name, "--config", str(cfg), "--dry-run",
+                   "-o", "json", "--kubeconfig", str(kubeconfig), env=env)
+    assert res.returncode == 0, res.stderr
+    plan = json.loads(res.stdout)
+    assert [n["name"] for n in plan["nodes"]] == [f"{name}-control-plane", f"{name}-worker", f"{name}-worker2"]
+    assert engine.list_containers(cluster_labels(name)) == [] and not kubeconfig.exists()
+    assert not engine.network_exists(network_name(name))
     try:
         # --retain: a failed create leaves the nodes for the journals printed
         # below; the cleanup deletes the cluster either way.

@@ -173,8 +173,13 @@ def lb_service(name: str, port: int) -> str:
         """)
 
 
+# Not the default 127.0.0.1: the Services must be published, and their
+# status written, with the address asked for.
+LB_ADDRESS = "127.0.0.2"
+
+
 def start_loadbalancer(journey):
-    args = ["loadbalancer", "--name", journey.name]
+    args = ["loadbalancer", "--name", journey.name, "--address", LB_ADDRESS]
     if journey.engine_kind.startswith("rootless"):
         cmd = [str(REPO / "hack" / "as-rootless.sh"), "kindlike", *args]
     else:
@@ -202,24 +207,25 @@ def ingress(k, svc: str) -> list:
 
 def test_load_balancer_services(journey, engine):
     k, name = journey.k, journey.name
-    lb_port = pick_free_port("127.0.0.1")
+    lb_port = pick_free_port(LB_ADDRESS)
     proc = start_loadbalancer(journey)
     try:
         k("apply", "-f", "-", stdin=lb_service("web-lb", lb_port))
         retry(lambda: ingress(k, "web-lb")[0]["ip"], attempts=60, delay=0.5)
         assert proc.poll() is None
-        assert ingress(k, "web-lb")[0]["ip"] == "127.0.0.1"
-        assert retry(lambda: get(lb_port), attempts=60, delay=0.5) == "web"
+        assert ingress(k, "web-lb")[0]["ip"] == LB_ADDRESS
+        assert retry(lambda: get(lb_port, host=LB_ADDRESS), attempts=60, delay=0.5) == "web"
+        assert not answers(lb_port), "published on the address asked for only"
         if engine.info().rootless and int(open("/proc/sys/net/ipv4/ip_unprivileged_port_start").read()) > 80:
             # A privileged port goes to port + 10000, and the status says where.
             k("apply", "-f", "-", stdin=lb_service("web-80", 80))
             retry(lambda: ingress(k, "web-80")[0]["ports"][0]["error"], attempts=60, delay=0.5)
             assert ingress(k, "web-80")[0]["ports"][0]["error"] == "kindlike.x-k8s.io/HostPort10080"
-            assert retry(lambda: get(10080), attempts=30, delay=0.5) == "web"
+            assert retry(lambda: get(10080, host=LB_ADDRESS), attempts=30, delay=0.5) == "web"
             k("delete", "service", "web-80")
         # Deleted: it stops answering and its forwarder goes.
         k("delete", "service", "web-lb")
-        wait_until(lambda: not answers(lb_port), "the deleted Service's port to close")
+        wait_until(lambda: not answers(lb_port, LB_ADDRESS), "the deleted Service's port to close")
         wait_until(lambda: all(c.labels.get("io.kindlike.service") is None for c in forwarders(engine, name)),
                    "the deleted Service's forwarder to go")
         assert proc.poll() is None
