@@ -192,7 +192,7 @@ class SdkEngine(Engine):
         out = []
         for img in self._images_with(labels):
             have = img.labels or {}
-            if all(k in have and (v is None or have[k] == v) for k, v in labels.items()):
+            if has_labels(have, labels):
                 out.append(ImageRecord(img.id, list(img.tags or []), dict(have), int(img.attrs.get("Size") or 0)))
         return out
 
@@ -395,6 +395,11 @@ class SdkEngine(Engine):
 def _not_found(e: Exception) -> bool:
     # docker-py and podman-py each raise their own NotFound / ImageNotFound.
     return type(e).__name__ in ("NotFound", "ImageNotFound")
+
+
+def has_labels(got: dict[str, str], wanted: dict[str, str | None]) -> bool:
+    """Every wanted label is there (value None = any value)."""
+    return all(k in got and (v is None or got[k] == v) for k, v in wanted.items())
 
 
 def label_filter(labels: dict[str, str | None]) -> list[str]:

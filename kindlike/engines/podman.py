@@ -22,7 +22,15 @@ import podman.errors
 
 from kindlike.constants import VAR_VOLUME_SUFFIX
 from kindlike.engines.base import Container, EngineInfo, NodeSpec
-from kindlike.engines.common import PROPAGATION, SdkEngine, limits, push_errors, resolve_host_port, retry_engine
+from kindlike.engines.common import (
+    PROPAGATION,
+    SdkEngine,
+    has_labels,
+    limits,
+    push_errors,
+    resolve_host_port,
+    retry_engine,
+)
 from kindlike.engines.common import label_filter as _label_filter
 from kindlike.errors import EngineError, NoEngineError
 from kindlike.imageref import podman_local_name
@@ -146,11 +154,8 @@ class PodmanEngine(SdkEngine):
 
     def list_networks(self, labels):
         # networks.list only takes one value per filter key: match here.
-        def has(n) -> bool:
-            got = n.attrs.get("labels") or n.attrs.get("Labels") or {}
-            return all(k in got and (v is None or got[k] == v) for k, v in labels.items())
-
-        return [n.name for n in self.client.networks.list() if has(n)]
+        return [n.name for n in self.client.networks.list()
+                if has_labels(n.attrs.get("labels") or n.attrs.get("Labels") or {}, labels)]
 
     # -- containers --------------------------------------------------------
     def run_node(self, spec: NodeSpec) -> None:
@@ -279,11 +284,8 @@ class PodmanEngine(SdkEngine):
         # Podman 4 ORs a volume list's label filters (containers AND them):
         # {cluster, address} matched every volume of the cluster, and
         # `delete node` removed them all, forced, with their containers.
-        def has(v) -> bool:
-            got = v.attrs.get("Labels") or {}
-            return all(k in got and (val is None or got[k] == val) for k, val in labels.items())
-
-        return [v.name for v in self.client.volumes.list(filters=_podman_filters(labels)) if has(v)]
+        return [v.name for v in self.client.volumes.list(filters=_podman_filters(labels))
+                if has_labels(v.attrs.get("Labels") or {}, labels)]
 
     # -- images ------------------------------------------------------------
     def image_candidates(self, ref: str) -> list[str]:
