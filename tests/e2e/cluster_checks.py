@@ -121,6 +121,12 @@ def check_storage(k) -> None:
     wait_for(lambda: k("get", "pod", "pvc-user", "-o", "jsonpath={.status.phase}") == "Succeeded",
              "the reading pod to finish")
     assert k("logs", "pvc-user").strip() == "kept"
+    # Started before kube-proxy's rules, the provisioner lost its first API
+    # call to client-go's 30 s dial timeout and restarted: a first claim
+    # then waited half a minute (long past by now, this module runs well
+    # after create).
+    pods = json.loads(k("-n", "local-path-storage", "get", "pods", "-o", "json"))["items"]
+    assert [c["restartCount"] for p in pods for c in p["status"]["containerStatuses"]] == [0], pods
 
 
 VOLUMES_POD = textwrap.dedent(f"""\
