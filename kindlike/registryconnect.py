@@ -20,7 +20,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from kindlike.cluster.containerd import apply_patches, config_version, parse
-from kindlike.cluster.nodes import list_nodes, network_name
+from kindlike.cluster.nodes import free_address, list_nodes, network_name
 from kindlike.constants import ADMIN_CONF, CONTAINERD_CONF
 from kindlike.registry import Registry, RegistryError, get, running
 
@@ -94,7 +94,11 @@ def connect(engine, name: str, cluster: str, note=None) -> Registry:
     if stopped:
         raise RegistryError(f"cluster {cluster!r} is not running ({', '.join(stopped)} stopped)",
                             fix=f"start it first: kindlike start cluster --name {cluster}")
-    engine.connect_network(reg.name, network_name(cluster), [reg.name])
+    # At an address of its own, as the port forwarders: with one the engine
+    # picked, a restarted engine may hand the registry a node's address
+    # first, and that node then cannot start (kindlike.cluster.nodes.free_address).
+    if network_name(cluster) not in engine.container_networks(reg.name):
+        engine.connect_network(reg.name, network_name(cluster), [reg.name], free_address(engine, cluster))
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         list(pool.map(lambda n: configure_node(n, reg), nodes))
     publish(nodes[0], reg)

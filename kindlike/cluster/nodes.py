@@ -207,11 +207,14 @@ def node_addresses(subnet: str, count: int) -> list[str]:
 
 def free_address(engine: Engine, cluster: str) -> str:
     """An address on the cluster network that no container of the cluster
-    holds, running or stopped (their LABEL_ADDRESS): a container started with
-    an engine-picked address could take a stopped node's, which then cannot
-    start again."""
+    holds, running or stopped (their LABEL_ADDRESS), nor a local registry
+    attached to it: a container started with an engine-picked address could
+    take a stopped node's, which then cannot start again."""
+    net = network_name(cluster)
     used = {c.labels.get(LABEL_ADDRESS) for c in engine.list_containers(cluster_labels(cluster))}
-    hosts = ipaddress.ip_network(engine.network_subnet(network_name(cluster)), strict=False).hosts()
+    used |= {engine.container_ips(c.name, net)[0] for c in engine.list_containers({LABEL_ROLE: ROLE_REGISTRY})
+             if net in engine.container_networks(c.name)}
+    hosts = ipaddress.ip_network(engine.network_subnet(net), strict=False).hosts()
     next(hosts, None)  # the gateway
     for h in hosts:
         if str(h) not in used:

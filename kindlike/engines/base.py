@@ -215,9 +215,10 @@ class Engine(abc.ABC):
         person to read (export logs); code reads `container()`."""
 
     @abc.abstractmethod
-    def connect_network(self, name: str, network: str, aliases: list[str]) -> None:
+    def connect_network(self, name: str, network: str, aliases: list[str], ip: str | None = None) -> None:
         """Attach a running container to one more network, known there by
-        `aliases`; already attached is fine."""
+        `aliases`, at address `ip` when given (kept across restarts); already
+        attached is fine."""
 
     @abc.abstractmethod
     def disconnect_network(self, name: str, network: str) -> None:

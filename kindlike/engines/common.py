@@ -266,11 +266,11 @@ class SdkEngine(Engine):
         attrs = self._attrs(name)
         return sorted((attrs.get("NetworkSettings") or {}).get("Networks") or {})
 
-    def connect_network(self, name: str, network: str, aliases: list[str]) -> None:
+    def connect_network(self, name: str, network: str, aliases: list[str], ip: str | None = None) -> None:
         if network in self.container_networks(name):
             return
         try:
-            self.client.networks.get(network).connect(name, aliases=aliases)
+            self.client.networks.get(network).connect(name, aliases=aliases, ipv4_address=ip)
         except Exception as e:
             raise EngineError(f"cannot attach {name} to network {network}: {e}") from e
 

@@ -232,14 +232,15 @@ class PodmanEngine(SdkEngine):
             out.append(Container(c.name, c.id, image or "", state, a.get("Labels") or {}))
         return out
 
-    def connect_network(self, name: str, network: str, aliases: list[str]) -> None:
+    def connect_network(self, name: str, network: str, aliases: list[str], ip: str | None = None) -> None:
         # podman-py sends Docker's EndpointConfig.Aliases to the libpod
         # endpoint, which reads a flat `aliases`: the aliases were dropped and
         # the container answered only to its name on that network.
         if network in self.container_networks(name):
             return
         res = self.client.api.post(f"/networks/{quote(network, safe='')}/connect",
-                                   data=json.dumps({"container": name, "aliases": aliases}))
+                                   data=json.dumps({"container": name, "aliases": aliases,
+                                                    **({"static_ips": [ip]} if ip else {})}))
         if res.status_code >= 400:
             raise EngineError(f"cannot attach {name} to network {network}: {res.text.strip()}")
 
