@@ -93,6 +93,8 @@ def http_from_pod(k, pod: str, ip: str, port: int) -> str:
 
 
 def workloads(web_node: str) -> str:
+    # A shell or httpd as PID 1 ignores SIGTERM: without a short grace
+    # period every eviction (drain, delete node) waits the default 30 s.
     serve = "mkdir -p /www && echo $NODE > /www/index.html && exec httpd -f -p 8080 -h /www"
     return textwrap.dedent(f"""\
         apiVersion: apps/v1
@@ -104,6 +106,7 @@ def workloads(web_node: str) -> str:
             metadata: {{labels: {{app: probe}}}}
             spec:
               tolerations: [{{operator: Exists}}]
+              terminationGracePeriodSeconds: 1
               containers:
               - name: probe
                 image: {BUSYBOX}
@@ -116,6 +119,7 @@ def workloads(web_node: str) -> str:
         metadata: {{name: web, labels: {{app: web}}}}
         spec:
           nodeName: {web_node}
+          terminationGracePeriodSeconds: 1
           containers:
           - name: web
             image: {BUSYBOX}

@@ -9,7 +9,9 @@ made:
   test_2_day2       get, load, export, kubeconfig commands through the CLI
   test_3_api        the same cluster through the Python API
   test_4_ports      expose add/list/remove, the LoadBalancer publisher
-  test_5_lifecycle  engine restart, stop (whole and partial), start, delete
+  test_4_registry   a local registry connected to the running cluster
+  test_5_lifecycle  engine restart, stop (whole and partial), start (the
+                    registry's image pulled again), delete
 
 A bootstrap costs most of an e2e test's time; one per engine replaces the
 four each engine used to make."""
@@ -26,6 +28,7 @@ from pathlib import Path
 import pytest
 
 import kindlike as kl
+from kindlike import registry as reg
 from kindlike.cluster.nodes import Node, cluster_labels, control_planes, delete_cluster, list_nodes, network_name
 from kindlike.load import import_archive
 from tests.e2e import cluster_checks as checks
@@ -53,6 +56,7 @@ class Journey:
     created: subprocess.CompletedProcess  # `create cluster`'s output
     nodes: list[Node]
     k: object                  # kubectl with the exported kubeconfig
+    registry: str              # made by test_4_registry, deleted by test_5_lifecycle or at the end
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return kindlike(self.engine_kind, *args, env=self.env)
@@ -138,17 +142,19 @@ def journey(engine, engine_kind, node_image, busybox_archive, tmp_path_factory):
         k("apply", "-f", "-", stdin=workloads(nodes[2].name) + "---\n" + PVC)
         k("rollout", "status", "daemonset/probe", "--timeout=180s")
         k("wait", "--for=condition=Ready", "pod/web", "pod/keeper", "--timeout=180s")
-        yield Journey(name, engine_kind, env, d, kubeconfig, host_port, res, nodes, k)
+        yield Journey(name, engine_kind, env, d, kubeconfig, host_port, res, nodes, k, f"reg-{name}")
     finally:
         # The session's engine client may predate an engine restart.
         eng = connect(engine_kind)
         try:
             delete_cluster(eng, name)
-            left = eng.list_containers(cluster_labels(name)), eng.list_volumes(cluster_labels(name))
+            reg.delete(eng, f"reg-{name}")
+            left = (eng.list_containers(cluster_labels(name)), eng.list_volumes(cluster_labels(name)),
+                    eng.list_volumes(reg.labels_of(f"reg-{name}")))
         finally:
             eng.close()
         shutil.rmtree(d, ignore_errors=True)
-        assert left == ([], []), f"left behind: {left}"
+        assert left == ([], [], []), f"left behind: {left}"
 
 
 @pytest.fixture(scope="package")

@@ -1,13 +1,13 @@
 """A local registry connected to the journey's running cluster, made
 without one (the path where each node's containerd has no hosts directory
 yet: connect writes it and restarts containerd under the running kubelet):
-an image pushed from the host runs on every node, then `registry
-disconnect` takes the registry and its ConfigMap away again. The rest of
-the registry's life (create --registry, stop/start, delete) is in
-tests/e2e/test_registry.py."""
+an image pushed from the host runs on every node; `registry disconnect`
+takes the registry and its ConfigMap away, and a second connect brings it
+back. It stays connected for test_5_lifecycle: its image is pulled again
+after the cluster's stop/start, and `delete cluster` leaves it running
+until `registry delete` removes it with its volume. A registry given at
+create time is in tests/e2e/test_registry.py."""
 from __future__ import annotations
-
-import uuid
 
 import pytest
 
@@ -18,31 +18,38 @@ from tests.e2e.test_registry import daemonset, push, runs_everywhere
 
 pytestmark = pytest.mark.e2e
 
-
-@pytest.fixture
-def registry(journey):
-    name = f"reg-{uuid.uuid4().hex[:6]}"
-    yield name
-    journey.cli("registry", "delete", name)
+# What test_5_lifecycle pulls again after stop/start.
+PULLED = "pulled"
 
 
-def test_a_registry_connected_to_the_running_cluster(journey, engine, registry, tmp_path):
+def hosting(k) -> str:
+    return k("-n", "kube-public", "get", "configmap", "local-registry-hosting", "--ignore-not-found",
+             "-o", "jsonpath={.data.localRegistryHosting\\.v1}")
+
+
+def test_a_registry_connected_to_the_running_cluster(journey, engine, tmp_path):
     port = pick_free_port("127.0.0.1")
-    res = journey.cli("registry", "create", registry, "--port", str(port))
+    res = journey.cli("registry", "create", journey.registry, "--port", str(port))
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == f"localhost:{port}"
-    image = push(engine, res.stdout.strip(), "late", tmp_path)
-    res = journey.cli("registry", "connect", registry, "--name", journey.name)
+    address = res.stdout.strip()
+    assert address == f"localhost:{port}"
+    image = push(engine, address, "late", tmp_path)
+    res = journey.cli("registry", "connect", journey.registry, "--name", journey.name)
     assert res.returncode == 0, res.stderr
     k = journey.k
-    k("apply", "-f", "-", stdin=daemonset("late", image))
-    try:
-        wait_until(lambda: runs_everywhere(k, "late", len(journey.nodes)), "the pushed image on every node",
-                   timeout=180)
-    finally:
-        k("delete", "daemonset", "late", "--ignore-not-found", "--wait=false")
-    res = journey.cli("registry", "disconnect", registry, "--name", journey.name)
+    assert f'host: "{address}"' in hosting(k)
+    k("apply", "-f", "-", stdin=daemonset(PULLED, image))
+    wait_until(lambda: runs_everywhere(k, PULLED, len(journey.nodes)), "the pushed image on every node",
+               timeout=180)
+
+    res = journey.cli("registry", "disconnect", journey.registry, "--name", journey.name)
     assert res.returncode == 0, res.stderr
-    assert reg.get(engine, registry).clusters == []
-    assert k("-n", "kube-public", "get", "configmap", "local-registry-hosting", "--ignore-not-found", "-o",
-             "name").strip() == ""
+    assert reg.get(engine, journey.registry).clusters == []
+    assert hosting(k) == ""
+
+    res = journey.cli("registry", "connect", journey.registry, "--name", journey.name)
+    assert res.returncode == 0, res.stderr
+    listed = journey.cli("registry", "list").stdout
+    assert [line.split()[-1] for line in listed.splitlines() if line.split()[:1] == [journey.registry]] == \
+        [journey.name], listed
+    assert f'host: "{address}"' in hosting(k)

@@ -2,8 +2,10 @@
 cluster comes back by itself; a node stopped behind kindlike's back makes
 the cluster "partly running"; `stop cluster --timeout` and `start cluster
 --wait` bring it back with the same addresses, a pod's data on a PVC intact,
-a Service routed across nodes and an `expose` mapping answering again; then
-`delete cluster` leaves nothing, not even its kubeconfig entries."""
+a Service routed across nodes, an `expose` mapping answering again and the
+local registry's image pulled again on every node; then `delete cluster`
+leaves nothing, not even its kubeconfig entries, and the registry running
+until `registry delete` removes it with its volume and network."""
 from __future__ import annotations
 
 import json
@@ -12,10 +14,13 @@ import time
 import pytest
 import yaml
 
+from kindlike import registry as reg
 from kindlike.cluster.nodes import cluster_labels, list_nodes, network_name
 from kindlike.cluster.usable import wait_usable
-from tests.e2e.helpers import http_from_pod, ready_nodes, retry
+from tests.e2e.helpers import http_from_pod, ready_nodes, retry, wait_until
 from tests.e2e.journey.test_4_ports import answers, get
+from tests.e2e.journey.test_4_registry import PULLED
+from tests.e2e.test_registry import runs_everywhere
 from tests.engine_fixtures import connect, restart_engine
 
 pytestmark = pytest.mark.e2e
@@ -89,6 +94,10 @@ def test_partly_running_then_stop_and_start(journey, engine_kind, token):
         assert state_of(journey)[:2] == [journey.name, "running"]
         still_serving(journey, eng, since, token)
         assert retry(lambda: get(port), attempts=60, delay=1) == "web"
+        # New pods, each pulling from the registry again (imagePullPolicy: Always).
+        journey.k("rollout", "restart", f"daemonset/{PULLED}")
+        wait_until(lambda: runs_everywhere(journey.k, PULLED, len(journey.nodes)),
+                   "the registry's image pulled again on every node after stop/start", timeout=180)
     finally:
         eng.close()
 
@@ -107,3 +116,16 @@ def test_delete_leaves_nothing(journey, engine_kind):
     assert all(f"kindlike-{journey.name}" != e["name"] for key in ("clusters", "users", "contexts") for e in doc[key])
     res = journey.cli("delete", "cluster", "--name", journey.name, "--kubeconfig", str(journey.kubeconfig))
     assert res.returncode == 0 and "does not exist" in res.stderr
+
+    # The registry outlives the cluster, off its network, until deleted.
+    eng = connect(engine_kind)
+    try:
+        r = reg.get(eng, journey.registry)
+        assert (r.state, r.clusters) == ("running", []), r
+        res = journey.cli("registry", "delete", journey.registry)
+        assert res.returncode == 0, res.stderr
+        assert [r.name for r in reg.list_registries(eng) if r.name == journey.registry] == []
+        assert eng.list_volumes(reg.labels_of(journey.registry)) == []
+        assert not eng.network_exists(reg.network_of(journey.registry))
+    finally:
+        eng.close()
