@@ -16,7 +16,7 @@ BUSYBOX = "kindlike/e2e-busybox:1"
 DNS_SEARCH = "kindlike.test"
 
 
-def wait_for(fn, what: str, timeout: float = 180, delay: float = 2.0):
+def wait_for(fn, what: str, timeout: float = 180, delay: float = 0.5):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:

@@ -61,7 +61,7 @@ def test_engine_restart(journey, engine, engine_kind, token):
     restart_engine(engine_kind, engine, journey.name)
     eng = connect(engine_kind)
     try:
-        retry(lambda: journey.k("get", "--raw", "/readyz", timeout=10), attempts=60, delay=2)
+        retry(lambda: journey.k("get", "--raw", "/readyz", timeout=10), attempts=120, delay=1)
         still_serving(journey, eng, since, token)
     finally:
         eng.close()
@@ -76,7 +76,7 @@ def test_partly_running_then_stop_and_start(journey, engine_kind, token):
         assert retry(lambda: get(port), attempts=15, delay=1) == "web"
 
         # A node stopped behind kindlike's back.
-        eng.stop_containers([journey.nodes[2].name], timeout=10)
+        eng.stop_containers([journey.nodes[2].name], timeout=2)
         assert state_of(journey)[:2] == [journey.name, "partly"], state_of(journey)
 
         res = journey.cli("stop", "cluster", "--name", journey.name, "--timeout", "5")
