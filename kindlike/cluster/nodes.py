@@ -212,8 +212,7 @@ def free_address(engine: Engine, cluster: str) -> str:
     take a stopped node's, which then cannot start again."""
     net = network_name(cluster)
     used = {c.labels.get(LABEL_ADDRESS) for c in engine.list_containers(cluster_labels(cluster))}
-    used |= {engine.container_ips(c.name, net)[0] for c in engine.list_containers({LABEL_ROLE: ROLE_REGISTRY})
-             if net in engine.container_networks(c.name)}
+    used |= {engine.container_ips(c.name, net)[0] for c in engine.list_containers({LABEL_ROLE: ROLE_REGISTRY})}
     hosts = ipaddress.ip_network(engine.network_subnet(net), strict=False).hosts()
     next(hosts, None)  # the gateway
     for h in hosts:
