@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import shlex
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
@@ -62,31 +63,34 @@ def kubelet_failure_hint(node: Node, err: ExecError) -> ExecError:
     return ExecError(node.name, err.cmd, err.code, f"{tail}\nkubelet's last errors:\n{log}")
 
 
-def kubeadm_init(cp: Node, has_coredns: bool, single_node: bool, kube_proxy: bool = True,
+# kubeadm init's last phase, kubelet-finalize, points kubelet.conf at the
+# kubelet's rotated client certificate and restarts the kubelet: at the very
+# moment the first pods are scheduled, which then wait for the new kubelet
+# to sync (1-2 s on 2 cores). kindlike skips the phase and makes the same
+# change without the restart: the running kubelet rotates its certificate
+# either way, and reads the file at its next start.
+KUBELET_CLIENT_PEM = "/var/lib/kubelet/pki/kubelet-client-current.pem"
+POINT_KUBELET_AT_ROTATED_CERT = (
+    f"if [ -e {KUBELET_CLIENT_PEM} ]; then sed -i -e 's#client-certificate-data: .*#client-certificate: "
+    f"{KUBELET_CLIENT_PEM}#' -e 's#client-key-data: .*#client-key: {KUBELET_CLIENT_PEM}#' "
+    "/etc/kubernetes/kubelet.conf; fi")
+
+
+def kubeadm_init(cp: Node, has_coredns: bool, kube_proxy: bool = True,
                  log: Callable[[str], None] | None = None, upload_certs: bool = False) -> None:
     preflight = has_crictl(cp)
     skip = init_skip_phases(kube_proxy=kube_proxy, has_coredns=has_coredns, preflight=preflight)
     # --upload-certs: the other control planes fetch the shared CA and keys
     # (encrypted with the config's certificateKey) instead of being copied them.
     args = ["kubeadm", "init", f"--config={KUBEADM_CONF}", "--skip-token-print", *preflight_args(preflight),
-            *([f"--skip-phases={','.join(skip)}"] if skip else []), *(["--upload-certs"] if upload_certs else []),
-            "--v=2"]
+            f"--skip-phases={','.join(skip)}", *(["--upload-certs"] if upload_certs else []), "--v=2"]
     try:
-        res = cp.exec(*args, timeout=600)
+        res = cp.exec("sh", "-c", f"{shlex.join(args)} && {POINT_KUBELET_AT_ROTATED_CERT}", timeout=600)
     except ExecError as e:
         raise kubelet_failure_hint(cp, e) from e
     if log:
         for line in preflight_lines(res.stdout + "\n" + res.stderr):
             log(f"   {cp.name}: {line}")
-    if single_node:
-        untaint_control_planes(cp)
-
-
-def untaint_control_planes(cp: Node) -> None:
-    """Let workloads run on the control planes of a cluster without workers.
-    The taint's key changed in 1.24; remove whichever this version set."""
-    for taint in ("node-role.kubernetes.io/control-plane-", "node-role.kubernetes.io/master-"):
-        kubectl(cp, "taint", "nodes", "--all", taint, check=False)
 
 
 def cluster_info_signature(kubeconfig: str, token: str = BOOTSTRAP_TOKEN) -> str:

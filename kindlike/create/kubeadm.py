@@ -131,6 +131,10 @@ class KubeadmInput:
     certificate_key: str = ""
     # How many control planes (etcd members) the cluster has.
     control_planes: int = 1
+    # False in a cluster without workers: its control planes take workloads
+    # (kind removes the taint after init; registered without it, the first
+    # pods are scheduled as soon as they are made, not after init).
+    control_plane_taint: bool = True
     # The kubelet's --system-reserved for a node given CPU/memory limits
     # (kindlike.noderesources); {} = the kubelet's default.
     system_reserved: dict[str, str] = field(default_factory=dict)
@@ -259,13 +263,15 @@ def allows_cgroup_v1(inp: KubeadmInput) -> bool:
 
 def init_skip_phases(*, kube_proxy: bool, has_coredns: bool = True, preflight: bool = True) -> list[str]:
     """Phases `kubeadm init` must skip (passed with --skip-phases; the config
-    field only exists from v1beta3): kube-proxy's addon when the config says
-    kubeProxyMode: none; CoreDNS's when the image has no CoreDNS image to
-    run; preflight only for images without crictl (the Debian-source v1.20
-    image), which kubeadm's preflight insists on. The dry run shows the
-    config's part; the node's part is read from the node at create."""
-    return (([] if preflight else ["preflight"]) + ([] if has_coredns else ["addon/coredns"])
-            + ([] if kube_proxy else ["addon/kube-proxy"]))
+    field only exists from v1beta3): kubelet-finalize always (kindlike does
+    its work without restarting the kubelet: bootstrap.kubeadm_init);
+    kube-proxy's addon when the config says kubeProxyMode: none; CoreDNS's
+    when the image has no CoreDNS image to run; preflight only for images
+    without crictl (the Debian-source v1.20 image), which kubeadm's
+    preflight insists on. The dry run shows the config's part; the node's
+    part is read from the node at create."""
+    return (([] if preflight else ["preflight"]) + ["kubelet-finalize"]
+            + ([] if has_coredns else ["addon/coredns"]) + ([] if kube_proxy else ["addon/kube-proxy"]))
 
 
 # ---------------------------------------------------------------------------
@@ -290,11 +296,14 @@ def _kubelet_extra_args(inp: KubeadmInput) -> dict[str, str]:
 
 
 def _node_registration(inp: KubeadmInput, api_version: str) -> dict[str, Any]:
-    return {
+    reg: dict[str, Any] = {
         "name": inp.node_name,
         "criSocket": inp.cri_socket,
         "kubeletExtraArgs": _args(api_version, _kubelet_extra_args(inp)),
     }
+    if inp.control_plane and not inp.control_plane_taint:
+        reg["taints"] = []  # kubeadm's default (omitted) is the control-plane taint
+    return reg
 
 
 def _local_api_endpoint(inp: KubeadmInput) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def kubeadm_inputs(facts, cluster: str, cfg: ClusterConfig, nodes, info: ImageIn
             control_plane_endpoint=f"{endpoint_name}:{constants.API_SERVER_CONTAINER_PORT}",
             certificate_key=certificate_key if n.role == constants.ROLE_CONTROL_PLANE else "",
             control_planes=len(cfg.control_planes()),
+            control_plane_taint=bool(cfg.workers()),
             api_server_cert_sans=sans,
             pod_subnet=cfg.networking.pod_subnet,
             service_subnet=cfg.networking.service_subnet,

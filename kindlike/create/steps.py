@@ -68,7 +68,7 @@ def init_control_plane(ctx: Context, note: Note) -> None:
     info = ctx.image
 
     def init() -> None:
-        bootstrap.kubeadm_init(ctx.control_plane, info.has_coredns, single_node=len(ctx.nodes) == 1,
+        bootstrap.kubeadm_init(ctx.control_plane, info.has_coredns,
                                kube_proxy=ctx.config.networking.kube_proxy_mode != "none", log=_detail(ctx),
                                upload_certs=bool(ctx.secondary_control_planes))
 
@@ -102,8 +102,6 @@ def join_control_planes(ctx: Context, note: Note) -> None:
         bootstrap.kubeadm_join([n], log=_detail(ctx))
     if ctx.secondary_control_planes and _subnet_preseeded(ctx):
         _preseed_subnet(ctx, ctx.secondary_control_planes)
-    if not ctx.workers:
-        bootstrap.untaint_control_planes(ctx.control_plane)
 
 
 def _join_workers(ctx: Context) -> None:

@@ -97,8 +97,24 @@ def test_init_documents():
     assert reg["criSocket"] == "unix:///run/containerd/containerd.sock"
     assert reg["name"] == "demo-control-plane"
     assert args(reg["kubeletExtraArgs"])["node-ip"] == "10.89.0.2"
-    # kind leaves the taints alone here and untaints a one-node cluster later.
+    # With workers (the default input) kubeadm's control-plane taint stays.
     assert "taints" not in reg
+
+
+def test_control_planes_without_workers_register_untainted():
+    """kind untaints them after init; kindlike registers them so, and the
+    first pods are scheduled while init still runs."""
+    init = docs_of(render(make("v1.37.2", control_plane_taint=False)))["InitConfiguration"]
+    assert init["nodeRegistration"]["taints"] == []
+    assert "taints: []" in render(make("v1.37.2", control_plane_taint=False))
+    joining = docs_of(render(make("v1.37.2", control_plane_taint=False, join=True,
+                                  control_plane_endpoint="demo-lb:6443")))["JoinConfiguration"]
+    assert joining["nodeRegistration"]["taints"] == []
+    # A worker never carries the field, whatever the cluster.
+    assert "taints" not in docs_of(render(worker(control_plane_taint=False)))["JoinConfiguration"]["nodeRegistration"]
+    # v1beta2 (1.20) takes the same empty list.
+    old = docs_of(render(make("v1.20.2", control_plane_taint=False)))["InitConfiguration"]
+    assert old["nodeRegistration"]["taints"] == []
 
 
 def test_join_worker_documents():
@@ -352,7 +368,7 @@ def test_kube_proxy_none_drops_document_and_skips_phase():
     assert "KubeProxyConfiguration" not in docs_of(render(worker(kube_proxy_mode="none")))
     info = describe(inp)
     assert info["kube_proxy"] is None
-    assert info["init_skip_phases"] == ["addon/kube-proxy"]
+    assert info["init_skip_phases"] == ["kubelet-finalize", "addon/kube-proxy"]
 
 
 # --------------------------------------------------------------------------- patches
@@ -465,7 +481,7 @@ def test_describe_summary():
         "mode": "iptables",
         "conntrack": {"maxPerCore": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
     }
-    assert info["init_skip_phases"] == []
+    assert info["init_skip_phases"] == ["kubelet-finalize"]
 
 
 def test_describe_120_rootless():
