@@ -23,10 +23,10 @@ import yaml
 
 from kindlike import kubeconfig as kc
 from kindlike.cluster import hosts, loadbalancer
-from kindlike.cluster.boot import keep_pod_network_state, restart_dns_stalled_at_boot, wait_for_systemd
+from kindlike.cluster.boot import keep_pod_network_state, wait_for_systemd
 from kindlike.cluster.kubectl import kubectl, wait_api
 from kindlike.cluster.nodes import Node, cluster_labels, first_running, list_nodes, load_balancer
-from kindlike.cluster.usable import wait_usable
+from kindlike.cluster.usable import BOOT_POLL, wait_usable
 from kindlike.constants import LABEL_ADDRESS, ROLE_CONTROL_PLANE, ROLE_WORKER
 from kindlike.errors import ClusterError
 
@@ -93,11 +93,10 @@ def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | 
     lb = load_balancer(engine, cluster)
     if lb is not None:
         loadbalancer.configure(lb, cps)
-    wait_api(cps[0], api_timeout)
-    restart_dns_stalled_at_boot(cps[0])
+    wait_api(cps[0], api_timeout, booted=True)
     res.durations["api"] = time.monotonic() - t0
     if wait > 0:
-        wait_usable(cps[0], None, wait, since=started_at, storage=False, say=say)
+        wait_usable(cps[0], None, wait, since=started_at, storage=False, say=say, poll=BOOT_POLL)
         res.durations["usable"] = time.monotonic() - t0
     text = kc.cluster_kubeconfig(engine, cluster)
     server = yaml.safe_load(text)["clusters"][0]["cluster"]["server"]

@@ -1,12 +1,9 @@
-"""A node's boot: systemd coming up in it, the pod-network state it keeps
-across a stop, and the CoreDNS pods a boot leaves waiting on client-go's
-back-off."""
+"""A node's boot: systemd coming up in it, and the pod-network state it
+keeps across a stop."""
 from __future__ import annotations
 
-import json
 import time
 
-from kindlike.cluster.kubectl import kubectl
 from kindlike.cluster.nodes import Node
 from kindlike.errors import EngineError
 
@@ -47,21 +44,3 @@ KEPT_SUBNET_ENV = "/var/lib/kindlike/flannel-subnet.env"
 def keep_pod_network_state(node: Node) -> None:
     node.exec("sh", "-c", f"[ ! -s {FLANNEL_SUBNET_ENV} ] || {{ mkdir -p {KEPT_SUBNET_ENV.rsplit('/', 1)[0]} && "
                           f"cp {FLANNEL_SUBNET_ENV} {KEPT_SUBNET_ENV}; }}", check=False, timeout=30)
-
-
-def restart_dns_stalled_at_boot(cp: Node) -> None:
-    """Delete the CoreDNS pods that are not Ready once the API server answers
-    after a boot; their ReplicaSet makes new ones at once. The kubelet
-    restarts every pod as the node boots, CoreDNS before the API server
-    serves, and CoreDNS then retries it with client-go's doubling back-off:
-    copies of a snapshot answered DNS 30-40 s after their API server. Pods
-    started now reach it on their first try. Ready ones are kept."""
-    res = kubectl(cp, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "json",
-                  check=False, timeout=30)
-    if res.code != 0:
-        return
-    stalled = [p["metadata"]["name"] for p in json.loads(res.stdout).get("items", [])
-               if not any(c["type"] == "Ready" and c["status"] == "True"
-                          for c in p.get("status", {}).get("conditions", []))]
-    if stalled:
-        kubectl(cp, "-n", "kube-system", "delete", "pod", "--wait=false", *stalled, check=False, timeout=30)

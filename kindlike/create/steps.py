@@ -14,7 +14,6 @@ import time
 from kindlike import helperimage
 from kindlike import kubeconfig as kc
 from kindlike.cluster import loadbalancer, usable, versions
-from kindlike.cluster.boot import restart_dns_stalled_at_boot
 from kindlike.cluster.kubectl import wait_api
 from kindlike.cluster.nodes import refuse_existing
 from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_WORKER
@@ -186,8 +185,7 @@ def start_copy(ctx: Context, note: Note) -> None:
     # Every node boots into the snapshot's state; the kubelet starts the
     # control plane's static pods again, and they answer once etcd has
     # loaded its data.
-    wait_api(ctx.control_plane, 120)
-    restart_dns_stalled_at_boot(ctx.control_plane)
+    wait_api(ctx.control_plane, 120, booted=True)
 
 
 def wait_usable_again(ctx: Context, note: Note) -> None:
@@ -195,7 +193,7 @@ def wait_usable_again(ctx: Context, note: Note) -> None:
     # started) since the start count. Every Node of the copy was registered
     # before the save, under the snapshot's names.
     usable.wait_usable(ctx.control_plane, None, ctx.opts.wait, since=ctx.started_at, storage=False,
-                say=getattr(note, "awaiting", None))
+                       say=getattr(note, "awaiting", None), poll=usable.BOOT_POLL)
     note("nodes Ready, pod network and DNS answering")
 
 

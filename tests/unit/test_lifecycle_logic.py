@@ -2,6 +2,8 @@
 addresses, the load balancer's haproxy.cfg, the kubeadm certificate key."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from kindlike.cluster.loadbalancer import render_config
@@ -63,37 +65,31 @@ def test_one_control_plane_has_no_certificate_key(tmp_path):
     assert docs["ClusterConfiguration"]["controlPlaneEndpoint"] == "one-control-plane:6443"
 
 
-class _ControlPlane:
-    """Answers the CoreDNS pod listing and records the deletion."""
-
-    def __init__(self, pods, code=0):
-        self.pods, self.code, self.deleted = pods, code, None
-
-    def exec(self, *cmd, check=True, timeout=None, **kw):
-        import json
-
-        from kindlike.engines.base import ExecResult
-
-        if "delete" in cmd:
-            self.deleted = list(cmd[cmd.index("--wait=false") + 1:])
-            return ExecResult(0, "", "")
-        return ExecResult(self.code, json.dumps({"items": self.pods}), "")
+def _dns_pod(name, ready, started=None, *, deleting=False):
+    """A CoreDNS pod; `started`: its container's start (epoch seconds), None
+    when it has not started."""
+    meta = {"name": name, "labels": {"k8s-app": "kube-dns"}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    running = {"running": {"startedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))}} \
+        if started is not None else {"waiting": {"reason": "ContainerCreating"}}
+    return {"kind": "Pod", "metadata": meta,
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                       "containerStatuses": [{"name": "coredns", "state": running}]}}
 
 
-def _pod(name, ready):
-    return {"metadata": {"name": name},
-            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+def test_a_coredns_pod_is_stalled_only_when_not_ready_three_seconds_after_its_start_and_the_api():
+    from kindlike.cluster.usable import stalled_dns_pods
 
-
-def test_only_the_coredns_pods_not_ready_after_a_boot_are_made_again():
-    from kindlike.cluster.boot import restart_dns_stalled_at_boot
-
-    cp = _ControlPlane([_pod("coredns-a", True), _pod("coredns-b", False), {"metadata": {"name": "coredns-c"}}])
-    restart_dns_stalled_at_boot(cp)
-    assert cp.deleted == ["coredns-b", "coredns-c"]
-    ready = _ControlPlane([_pod("coredns-a", True)])
-    restart_dns_stalled_at_boot(ready)
-    assert ready.deleted is None
-    unanswered = _ControlPlane([], code=1)
-    restart_dns_stalled_at_boot(unanswered)
-    assert unanswered.deleted is None
+    api = 1_000_000.0
+    items = [
+        _dns_pod("early-stuck", False, api - 20),     # started before the API server: backing off
+        _dns_pod("early-ready", True, api - 20),
+        _dns_pod("fresh", False, api + 1),             # started after it: given its own 3 s
+        _dns_pod("not-started", False, None),
+        _dns_pod("going", False, api - 20, deleting=True),
+        {"kind": "Pod", "metadata": {"name": "web", "labels": {"app": "web"}}, "status": {}},
+    ]
+    assert stalled_dns_pods(items, api, api + 2) == []
+    assert stalled_dns_pods(items, api, api + 3.5) == ["early-stuck"]
+    assert stalled_dns_pods(items, api, api + 4.5) == ["early-stuck", "fresh"]
