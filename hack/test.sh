@@ -43,9 +43,9 @@ if (($#)); then
 fi
 
 # Before the engines come up for real: a unit regression is reported in a
-# minute, not after an hour of clusters.
+# minute, not after an hour of clusters. Pure logic, so on both cores.
 step "pytest: unit tier"
-pytest tests/unit -q --durations=15 --timeout=60
+pytest tests/unit -q -n 2 --durations=15 --timeout=60
 
 # Outside any test's time limit: the first build on a fresh machine takes
 # many minutes (Go builds), a cached one seconds.

@@ -87,26 +87,32 @@ def world(tmp_path, monkeypatch):
     return w
 
 
-def _worker(name, opts, start, hold_s, out):
+def _worker(name, opts, start, hold_s, out, together=None):
     state = plugin.SharedCluster(FakeConfig(**opts), name)
     start.wait()
     try:
-        c = state.acquire()
-        out.put(("ok", os.getpid(), c.name))
-        time.sleep(hold_s)
-    except Exception as e:  # noqa: BLE001
-        out.put(("error", os.getpid(), str(e)))
+        try:
+            c = state.acquire()
+            out.put(("ok", os.getpid(), c.name))
+            time.sleep(hold_s)
+        except Exception as e:  # noqa: BLE001
+            out.put(("error", os.getpid(), str(e)))
+        if together is not None:
+            together.wait(30)
     finally:
         state.release()
 
 
-def _run(n, name, opts=None, hold=(0.2,), env=None):
+def _run(n, name, opts=None, hold=(0.2,), env=None, together=False):
+    """`together`: no process releases before every one has acquired (or
+    failed to), as in a real session, whose processes release at its end."""
     ctx = multiprocessing.get_context("fork")
     start, out = ctx.Event(), ctx.Queue()
+    barrier = ctx.Barrier(n) if together else None
     old = dict(os.environ)
     os.environ.update(env or {})
     try:
-        procs = [ctx.Process(target=_worker, args=(name, opts or {}, start, hold[i % len(hold)], out))
+        procs = [ctx.Process(target=_worker, args=(name, opts or {}, start, hold[i % len(hold)], out, barrier))
                  for i in range(n)]
         for p in procs:
             p.start()
@@ -142,7 +148,10 @@ def test_an_existing_cluster_is_reused_and_never_deleted(world):
 
 
 def test_a_failed_create_is_reported_not_retried_by_every_process(world):
-    results = _run(3, "broken", env={"FAKE_CREATE_FAILS": "1"})
+    # Together: a process that failed and released at once, before a slow
+    # one registered, would end the session for it (a new one, which tries
+    # again): with both cores busy that happened in 2 runs of 14.
+    results = _run(3, "broken", env={"FAKE_CREATE_FAILS": "1"}, together=True)
     assert sorted(r[0] for r in results) == ["error"] * 3
     assert [c.split()[0] for c in world.calls()] == ["create-failed"]
     assert any("failed in another pytest process" in r[2] for r in results)
