@@ -7,13 +7,23 @@ import time
 from kindlike.cluster.nodes import Node
 from kindlike.errors import EngineError
 
+BOOT_TIMEOUT = 120.0  # a node's systemd, from its container's start to every unit started
 
-def wait_for_systemd(node: Node, timeout: float) -> None:
+# `systemctl is-system-running` once systemd is PID 1 (the node's entrypoint
+# has handed over to it); before, it says "offline" or cannot reach it.
+_SYSTEMD_STATES = ("initializing", "starting", "running", "degraded", "maintenance", "stopping")
+
+
+def wait_for_systemd(node: Node, timeout: float, *, up: bool = True) -> None:
     """Poll `systemctl is-system-running` rather than scraping the log: Podman's
-    log streaming is where kind's log-wait times out (kind #3363)."""
+    log streaming is where kind's log-wait times out (kind #3363). `up`:
+    until every unit has started (containerd and the kubelet), else only
+    until the entrypoint has handed over to systemd, after which nothing
+    but kindlike writes the node's configuration files."""
     deadline = time.monotonic() + timeout
     delay = 0.1
     last = ""
+    wanted = ("running", "degraded") if up else _SYSTEMD_STATES
     while True:
         record = node.engine.container(node.name)
         if not record.running:
@@ -22,7 +32,7 @@ def wait_for_systemd(node: Node, timeout: float) -> None:
                               + (f":\n{tail}" if tail else ""))
         res = node.exec("systemctl", "is-system-running", check=False)
         last = res.stdout.strip() or res.stderr.strip()
-        if last in ("running", "degraded"):
+        if last in wanted:
             return
         if time.monotonic() > deadline:
             tail = node.engine.logs(node.name, tail=15).strip()

@@ -101,13 +101,13 @@ def flannel_conflist(manifest: str) -> str | None:
     return None
 
 
-def preseed_cni_config(nodes: list[Node], path: str = CNI_MANIFEST) -> bool:
+def preseed_cni_config(nodes: list[Node], path: str = CNI_MANIFEST, text: str | None = None) -> bool:
     """Write Flannel's CNI config on every node before its kubelet starts,
     as the DaemonSet's init container will (the same bytes): the kubelet then
     reports the node Ready at its first status instead of one runtime poll
     (5 s) after the DaemonSet's pod ran. Pods scheduled before flanneld
     writes its subnet file retry, as they would after a node restart."""
-    conflist = flannel_conflist(nodes[0].read_file(path))
+    conflist = flannel_conflist(nodes[0].read_file(path) if text is None else text)
     if conflist is None:
         return False
     for n in nodes:
@@ -116,21 +116,23 @@ def preseed_cni_config(nodes: list[Node], path: str = CNI_MANIFEST) -> bool:
 
 
 def install_cni(control_plane: Node, pod_subnet: str, api_server: tuple[str, int],
-                path: str = CNI_MANIFEST, conflist_on_nodes: bool = False, multi_host: bool = False) -> None:
+                path: str = CNI_MANIFEST, conflist_on_nodes: bool = False, multi_host: bool = False,
+                text: str | None = None) -> None:
     """Apply the image's CNI manifest with the cluster's pod subnet, its
     DaemonSets pointed at the API server (host, port); without the init
     container that copies Flannel's CNI config when every node has it; with
-    nodes on several hosts, Flannel's endpoints at their hosts' addresses."""
-    manifest = render_cni_manifest(control_plane.read_file(path), pod_subnet)
+    nodes on several hosts, Flannel's endpoints at their hosts' addresses.
+    `text`: the manifest, when already read from the node."""
+    manifest = render_cni_manifest(control_plane.read_file(path) if text is None else text, pod_subnet)
     manifest = point_at_api_server(manifest, *api_server)
     if multi_host:
         manifest = across_hosts(manifest)
     apply(control_plane, without_conflist_copy(manifest) if conflist_on_nodes else manifest)
 
 
-def install_storage(control_plane: Node, path: str = STORAGE_MANIFEST) -> None:
+def install_storage(control_plane: Node, path: str = STORAGE_MANIFEST, text: str | None = None) -> None:
     """Apply the image's default storage (local-path, StorageClass standard)."""
-    apply(control_plane, control_plane.read_file(path))
+    apply(control_plane, control_plane.read_file(path) if text is None else text)
 
 
 # What flanneld writes to the node's subnet file (WriteSubnetFile): the

@@ -60,6 +60,8 @@ class Context:
     created: bool = False  # something exists in the engine that cleanup must remove
     cni: str = "none"
     conflist_preseeded: bool = False  # Flannel's CNI config written on every node before boot
+    manifests: dict = field(default_factory=dict)  # the image's CNI manifest, read once: path -> text
+    storage_manifest: Any = None  # Future: the image's storage manifest, read while the nodes boot
     kubeconfig_path: str = ""
     early: dict = field(default_factory=dict)  # step work started while init finishes: name -> Future
     lb_plan: NodePlan | None = None  # several control planes: kindlike.cluster.loadbalancer

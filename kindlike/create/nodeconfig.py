@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kindlike import constants
 from kindlike.cluster import containerd, hosts
+from kindlike.cluster.boot import BOOT_TIMEOUT, wait_for_systemd
 from kindlike.cluster.nodes import Node
 from kindlike.config.naming import node_names
 from kindlike.config.types import ClusterConfig
@@ -92,6 +93,8 @@ def write_node_configs(engine: Engine, cluster: str, cfg: ClusterConfig, nodes: 
             for file, text in patches[n.name].items():
                 n.write_file(f"{KUBEADM_PATCHES}/{file}", text)
         if patch_containerd:
+            # After its units have started: none of them rewrites it then.
+            wait_for_systemd(n, BOOT_TIMEOUT)
             current = n.read_file(CONTAINERD_CONF)
             patched = containerd.apply_patches(current, list(cfg.containerd_config_patches),
                                                list(cfg.containerd_config_patches_json6902))

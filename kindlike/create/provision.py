@@ -155,10 +155,12 @@ def engine_of(engine: Engine, plan: NodePlan) -> Engine:
     return engine.at(plan.host) if plan.host else engine
 
 
-def provision(engine: Engine, cluster: str, plans: list[NodePlan], *, boot_timeout: float = 120) -> list[Node]:
+def provision(engine: Engine, cluster: str, plans: list[NodePlan], *, boot_timeout: float = 120,
+              up: bool = True) -> list[Node]:
     """Create the network and start all nodes (and the load balancer, whose
     plan comes last) at once, each in its host's engine; return them, the
-    nodes booted."""
+    nodes booted (`up`), or only handed over to systemd (see
+    boot.wait_for_systemd)."""
     net = network_name(cluster)
     specs: dict[str, NodeSpec] = {}
     for e in dict.fromkeys(engine_of(engine, p) for p in plans):
@@ -174,6 +176,6 @@ def provision(engine: Engine, cluster: str, plans: list[NodePlan], *, boot_timeo
     nodes = [Node(p.name, p.role, engine_of(engine, p), net, p.host_address) for p in plans]
     with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
         list(pool.map(lambda n: n.engine.run_node(specs[n.name]), nodes))
-        list(pool.map(lambda n: wait_for_systemd(n, boot_timeout),
+        list(pool.map(lambda n: wait_for_systemd(n, boot_timeout, up=up),
                       [n for n in nodes if n.role != ROLE_LOAD_BALANCER]))
     return nodes

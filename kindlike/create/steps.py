@@ -10,10 +10,12 @@ from it.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from kindlike import helperimage
 from kindlike import kubeconfig as kc
 from kindlike.cluster import loadbalancer, usable, versions
+from kindlike.cluster.boot import BOOT_TIMEOUT, wait_for_systemd
 from kindlike.cluster.kubectl import wait_api
 from kindlike.cluster.nodes import refuse_existing
 from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_WORKER
@@ -43,7 +45,10 @@ def ensure_images(ctx: Context, note: Note) -> None:
 def prepare_nodes(ctx: Context, note: Note) -> None:
     ctx.created = True
     ctx.started_at = time.time()
-    nodes = provision.provision(ctx.engine, ctx.name, ctx.plans + ([ctx.lb_plan] if ctx.lb_plan else []))
+    # A new cluster's configuration is written while its nodes' units start
+    # (write_configs); a copy of a snapshot has nothing to write.
+    nodes = provision.provision(ctx.engine, ctx.name, ctx.plans + ([ctx.lb_plan] if ctx.lb_plan else []),
+                                up=ctx.snapshot is not None)
     ctx.nodes = nodes[:len(ctx.plans)]
     ctx.load_balancer = nodes[len(ctx.plans)] if ctx.lb_plan else None
 
@@ -52,11 +57,44 @@ def write_configs(ctx: Context, note: Note) -> None:
     warning = versions.cgroup_v1_warning(ctx.image.kubernetes_version, ctx.engine.info().cgroup_version)
     if warning:
         ctx.status.line(f"WARNING: {warning}")
-    nodeconfig.write_node_configs(ctx.engine, ctx.name, ctx.config, ctx.nodes, ctx.image, ctx.load_balancer)
-    if ctx.load_balancer is not None:
-        loadbalancer.configure(ctx.load_balancer, [n for n in ctx.nodes if n.role != ROLE_WORKER])
-    if ctx.image.cni == "flannel" and _cni_disabled(ctx) is None:
-        ctx.conflist_preseeded = cni.preseed_cni_config(ctx.nodes)
+    # The image's storage manifest is read in the background (not needed
+    # until init can take it); the CNI one beside the writes, as its
+    # config goes on every node before the kubelet starts.
+    ctx.storage_manifest = _reader.submit(_read_storage_manifest, ctx)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        preseeding = pool.submit(_preseed_cni, ctx)
+        try:
+            nodeconfig.write_node_configs(ctx.engine, ctx.name, ctx.config, ctx.nodes, ctx.image,
+                                          ctx.load_balancer)
+            if ctx.load_balancer is not None:
+                loadbalancer.configure(ctx.load_balancer, [n for n in ctx.nodes if n.role != ROLE_WORKER])
+            preseeding.result()
+        except Exception:
+            _booted(ctx)  # a node that exited while booting is the error to report
+            raise
+    _booted(ctx)
+
+
+# Reads that run beside the steps (a cat in a node: a create that failed
+# meanwhile waits for it at exit, a fraction of a second).
+_reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kindlike-read")
+
+
+def _preseed_cni(ctx: Context) -> None:
+    if ctx.image.cni != "none" and _cni_disabled(ctx) is None:
+        ctx.manifests[cni.CNI_MANIFEST] = ctx.control_plane.read_file(cni.CNI_MANIFEST)
+        if ctx.image.cni == "flannel":
+            ctx.conflist_preseeded = cni.preseed_cni_config(ctx.nodes, text=ctx.manifests[cni.CNI_MANIFEST])
+
+
+def _read_storage_manifest(ctx: Context) -> str | None:
+    return ctx.control_plane.read_file(ctx.image.storage_manifest) if ctx.image.storage_manifest else None
+
+
+def _booted(ctx: Context) -> None:
+    """Every node's units started (written while they start: prepare_nodes)."""
+    with ThreadPoolExecutor(max_workers=len(ctx.nodes)) as pool:
+        list(pool.map(lambda n: wait_for_systemd(n, BOOT_TIMEOUT), ctx.nodes))
 
 
 def _detail(ctx: Context) -> Note | None:
@@ -128,11 +166,13 @@ def _install_cni(ctx: Context) -> None:
     # Nodes on other hosts reach the API server at its host's address.
     host = ctx.control_plane.host_address if ctx.config.multi_host else ctx.api_endpoint.name
     cni.install_cni(ctx.control_plane, ctx.config.networking.pod_subnet, (host, API_SERVER_CONTAINER_PORT),
-                    conflist_on_nodes=ctx.conflist_preseeded, multi_host=ctx.config.multi_host)
+                    conflist_on_nodes=ctx.conflist_preseeded, multi_host=ctx.config.multi_host,
+                    text=ctx.manifests.get(cni.CNI_MANIFEST))
 
 
 def _install_storage(ctx: Context) -> None:
-    cni.install_storage(ctx.control_plane, ctx.image.storage_manifest)
+    text = ctx.storage_manifest.result() if ctx.storage_manifest is not None else None
+    cni.install_storage(ctx.control_plane, ctx.image.storage_manifest, text=text)
 
 
 def _done_early_or_now(ctx: Context, name: str, work) -> None:
