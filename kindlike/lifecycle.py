@@ -23,6 +23,7 @@ import yaml
 
 from kindlike import kubeconfig as kc
 from kindlike.cluster import hosts, loadbalancer
+from kindlike.cluster.apiclient import admin_api
 from kindlike.cluster.boot import keep_pod_network_state, wait_for_systemd
 from kindlike.cluster.kubectl import kubectl, wait_api
 from kindlike.cluster.nodes import Node, cluster_labels, first_running, list_nodes, load_balancer
@@ -93,11 +94,16 @@ def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | 
     lb = load_balancer(engine, cluster)
     if lb is not None:
         loadbalancer.configure(lb, cps)
-    wait_api(cps[0], api_timeout, booted=True)
-    res.durations["api"] = time.monotonic() - t0
-    if wait > 0:
-        wait_usable(cps[0], None, wait, since=started_at, storage=False, say=say, poll=BOOT_POLL)
-        res.durations["usable"] = time.monotonic() - t0
+    api = admin_api(cps[0], lb or cps[0])
+    try:
+        wait_api(cps[0], api_timeout, booted=True, api=api)
+        res.durations["api"] = time.monotonic() - t0
+        if wait > 0:
+            wait_usable(cps[0], None, wait, since=started_at, storage=False, say=say, kubectl_poll=BOOT_POLL, api=api)
+            res.durations["usable"] = time.monotonic() - t0
+    finally:
+        if api is not None:
+            api.close()
     text = kc.cluster_kubeconfig(engine, cluster)
     server = yaml.safe_load(text)["clusters"][0]["cluster"]["server"]
     res.kubeconfig_path = str(kc.default_path(kubeconfig))

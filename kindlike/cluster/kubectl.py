@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from kindlike.cluster.apiclient import Api, ApiUnreachable
 from kindlike.cluster.nodes import Node
 from kindlike.constants import ADMIN_CONF
 from kindlike.errors import ClusterError
@@ -21,17 +22,30 @@ def kubectl(node: Node, *args: str, **kw):
 BOOTSTRAP_HOOKS = ("poststarthook/rbac/bootstrap-roles", "poststarthook/scheduling/bootstrap-system-priority-classes")
 
 
-def wait_api(cp: Node, timeout: float, *, booted: bool = False) -> None:
+def wait_api(cp: Node, timeout: float, *, booted: bool = False, api: Api | None = None) -> None:
     """Wait until /readyz passes; `booted`: a cluster started again (or a
-    copy of a snapshot), whose bootstrap objects are there already."""
+    copy of a snapshot), whose bootstrap objects are there already. Asked
+    through `api` (cluster/apiclient.py) while it works, else with kubectl
+    in the control plane."""
     deadline = time.monotonic() + timeout
     path = "/readyz" + ("?" + "&".join(f"exclude={h}" for h in BOOTSTRAP_HOOKS) if booted else "")
     while True:
-        res = kubectl(cp, "get", "--raw", path, check=False, timeout=30)
-        if res.code == 0:
+        if api is not None and not api.broken:
+            try:
+                if api.request("GET", path)[0] == 200:
+                    return
+                res = None
+            except ApiUnreachable:
+                res = kubectl(cp, "get", "--raw", path, check=False, timeout=30)
+                api.broken = res.code == 0  # answered in the node, not at the host's address
+        else:
+            res = kubectl(cp, "get", "--raw", path, check=False, timeout=30)
+        if res is not None and res.code == 0:
             return
         if time.monotonic() > deadline:
-            raise ClusterError(f"the API server did not answer within {timeout:.0f}s of the start "
-                               f"({res.output.strip().splitlines()[-1] if res.output.strip() else 'no answer'})",
+            last = res.output.strip().splitlines()[-1] if res is not None and res.output.strip() else "not ready"
+            raise ClusterError(f"the API server did not answer within {timeout:.0f}s of the start ({last})",
                                fix=f"inspect with: kindlike export logs --name {cp.name.rsplit('-control-plane', 1)[0]}")
-        time.sleep(0.25)  # a copy of a snapshot is up in seconds: poll finely
+        # A copy of a snapshot is up in seconds: poll finely (a request from
+        # here costs next to nothing; a kubectl in the node 0.1 CPU-seconds).
+        time.sleep(0.1 if api is not None and not api.broken else 0.25)

@@ -15,7 +15,9 @@ waits, in this order, for:
      control plane's network namespace: the query goes through kube-proxy's
      rules to a CoreDNS pod, maybe on another node over the VXLAN.
 
-One kubectl call a round reads everything the first four need.
+One look a round reads everything the first four need: requests from
+kindlike's process when it has an Api (cluster/apiclient.py), four times a
+second, else one kubectl in the control plane, once a second.
 
 After a boot (`since` given) the kubelet may start CoreDNS before the API
 server serves; CoreDNS then retries it with client-go's doubling back-off
@@ -33,6 +35,7 @@ import time
 from datetime import datetime
 from typing import Callable
 
+from kindlike.cluster.apiclient import Api, ApiUnreachable
 from kindlike.cluster.kubectl import kubectl
 from kindlike.cluster.nodes import Node
 from kindlike.errors import ClusterError
@@ -43,6 +46,11 @@ DNS_NAME = "kubernetes.default.svc.cluster.local"
 # from the control plane it waits for; once a second costs no time to
 # usable in hack/benchmark.py and a fifth less CPU than four times.
 _POLL = 1.0
+API_POLL = 0.25
+# What a look lists, as kubectl's `get nodes,daemonsets,... -A` does.
+_LISTS = (("/api/v1/nodes", "Node"), ("/apis/apps/v1/daemonsets", "DaemonSet"), ("/api/v1/pods", "Pod"),
+          ("/api/v1/serviceaccounts", "ServiceAccount"), ("/apis/storage.k8s.io/v1/storageclasses", "StorageClass"),
+          ("/api/v1/services", "Service"))
 # After a boot the control plane is far less busy than during a create, and
 # each look comes sooner after the one that found the cluster usable.
 BOOT_POLL = 0.5
@@ -50,22 +58,23 @@ DNS_GRACE = 3.0
 
 
 def wait_usable(cp: Node, expected: list[str] | None, timeout: float, *, since: float | None = None,
-                storage: bool = True, say: Callable[[str], None] | None = None, poll: float = _POLL) -> None:
+                storage: bool = True, say: Callable[[str], None] | None = None, kubectl_poll: float = _POLL,
+                api: Api | None = None) -> None:
     """Return once the cluster is usable (above); else raise ClusterError
     naming what was still awaited. `expected`: the Node names to wait for (a
     joined kubelet registers a moment after its join), or None for every
     Node registered (a started cluster, a copy of a snapshot). `storage`:
     a default StorageClass is expected. Without kube-proxy (kubeProxyMode:
     none) DNS is asked at a CoreDNS pod's address instead of the Service's.
-    `say` hears each new thing awaited."""
+    `say` hears each new thing awaited. `kubectl_poll`: the time between
+    looks made with kubectl."""
     deadline = time.monotonic() + timeout
     awaited, last, items = "", "", []
     api_answered: float | None = None
     while True:
-        res = kubectl(cp, "get", "nodes,daemonsets,pods,serviceaccounts,storageclasses,services", "-A", "-o", "json",
-                      check=False, timeout=30)
-        if res.code == 0:
-            items = json.loads(res.stdout).get("items", [])
+        listed = _look(cp, api)
+        if listed is not None:
+            items = listed
             api_answered = api_answered or time.time()
             if since is not None:
                 _restart_stalled_dns(cp, items, api_answered)
@@ -84,7 +93,33 @@ def wait_usable(cp: Node, expected: list[str] | None, timeout: float, *, since: 
             raise ClusterError(f"the cluster was not usable within {timeout:.0f}s: still waiting for {awaited}"
                                + "".join(f"\n  {w}" for w in _not_ready_reasons(items)),
                                fix="inspect with `kindlike export logs`, or raise --wait")
-        time.sleep(poll)
+        time.sleep(API_POLL if api is not None and not api.broken else kubectl_poll)
+
+
+def _look(cp: Node, api: Api | None) -> list[dict] | None:
+    """Every object a round needs, each with its kind; None when the API
+    server does not answer."""
+    failed = False
+    if api is not None and not api.broken:
+        try:
+            return items_of([(kind, api.get(path)) for path, kind in _LISTS])
+        except ApiUnreachable:
+            failed = True
+    res = kubectl(cp, "get", "nodes,daemonsets,pods,serviceaccounts,storageclasses,services", "-A", "-o", "json",
+                  check=False, timeout=30)
+    if res.code != 0:
+        return None
+    if failed:
+        api.broken = True  # the API server answers, not at the address the host was given: kubectl from now on
+    return json.loads(res.stdout).get("items", [])
+
+
+def items_of(lists: list[tuple[str, dict | None]]) -> list[dict] | None:
+    """The items of API list answers, each given its kind (a list's items
+    have none); None when one of them did not come."""
+    if any(answer is None for _kind, answer in lists):
+        return None
+    return [{**item, "kind": kind} for kind, answer in lists for item in answer.get("items") or []]
 
 
 def stalled_dns_pods(items: list[dict], api_answered: float, now: float, grace: float = DNS_GRACE) -> list[str]:

@@ -72,6 +72,14 @@ def kubeadm_patches_coredns(version: str) -> bool:
     return minor(version) >= (1, 31)
 
 
+def kubelet_finalize_without_restart(version: str) -> bool:
+    """kindlike does kubeadm init's kubelet-finalize itself, without its
+    kubelet restart (create/bootstrap.py), from 1.37: checked there. A 1.20
+    kubelet that was not restarted made its static pods' mirror pods one
+    by one over a minute and a half, so older versions keep kubeadm's."""
+    return minor(version) >= (1, 37)
+
+
 def kubelet_has_fail_cgroup_v1(version: str) -> bool:
     """The kubelet's `failCgroupV1` field exists from 1.31 (and defaults to
     true from 1.35)."""

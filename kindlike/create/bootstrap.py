@@ -64,11 +64,13 @@ def kubelet_failure_hint(node: Node, err: ExecError) -> ExecError:
 
 
 # kubeadm init's last phase, kubelet-finalize, points kubelet.conf at the
-# kubelet's rotated client certificate and restarts the kubelet: at the very
-# moment the first pods are scheduled, which then wait for the new kubelet
-# to sync (1-2 s on 2 cores). kindlike skips the phase and makes the same
-# change without the restart: the running kubelet rotates its certificate
-# either way, and reads the file at its next start.
+# kubelet's rotated client certificate and (1.37) restarts the kubelet: at
+# the very moment the first pods are scheduled, which then wait for the new
+# kubelet to sync (1-2 s on 2 cores). Where kindlike skips the phase
+# (versions.kubelet_finalize_without_restart) it makes the same change
+# without the restart: the running kubelet rotates its certificate either
+# way, and reads the file at its next start. Where kubeadm ran the phase,
+# the change finds nothing left to do.
 KUBELET_CLIENT_PEM = "/var/lib/kubelet/pki/kubelet-client-current.pem"
 POINT_KUBELET_AT_ROTATED_CERT = (
     f"if [ -e {KUBELET_CLIENT_PEM} ]; then sed -i -e 's#client-certificate-data: .*#client-certificate: "
@@ -77,13 +79,16 @@ POINT_KUBELET_AT_ROTATED_CERT = (
 
 
 def kubeadm_init(cp: Node, has_coredns: bool, kube_proxy: bool = True,
-                 log: Callable[[str], None] | None = None, upload_certs: bool = False) -> None:
+                 log: Callable[[str], None] | None = None, upload_certs: bool = False,
+                 kubernetes_version: str = "") -> None:
     preflight = has_crictl(cp)
-    skip = init_skip_phases(kube_proxy=kube_proxy, has_coredns=has_coredns, preflight=preflight)
+    skip = init_skip_phases(kube_proxy=kube_proxy, has_coredns=has_coredns, preflight=preflight,
+                            kubernetes_version=kubernetes_version)
     # --upload-certs: the other control planes fetch the shared CA and keys
     # (encrypted with the config's certificateKey) instead of being copied them.
     args = ["kubeadm", "init", f"--config={KUBEADM_CONF}", "--skip-token-print", *preflight_args(preflight),
-            f"--skip-phases={','.join(skip)}", *(["--upload-certs"] if upload_certs else []), "--v=2"]
+            *([f"--skip-phases={','.join(skip)}"] if skip else []), *(["--upload-certs"] if upload_certs else []),
+            "--v=2"]
     try:
         res = cp.exec("sh", "-c", f"{shlex.join(args)} && {POINT_KUBELET_AT_ROTATED_CERT}", timeout=600)
     except ExecError as e:

@@ -62,6 +62,7 @@ class Context:
     conflist_preseeded: bool = False  # Flannel's CNI config written on every node before boot
     manifests: dict = field(default_factory=dict)  # the image's CNI manifest, read once: path -> text
     storage_manifest: Any = None  # Future: the image's storage manifest, read while the nodes boot
+    api: Any = None  # cluster.apiclient.Api, once admin.conf is there
     kubeconfig_path: str = ""
     early: dict = field(default_factory=dict)  # step work started while init finishes: name -> Future
     lb_plan: NodePlan | None = None  # several control planes: kindlike.cluster.loadbalancer

@@ -49,6 +49,7 @@ from kindlike.cluster.versions import (
     has_kubelet_in_userns_gate,
     kubeadm_api_version,
     kubeadm_patches_coredns,
+    kubelet_finalize_without_restart,
     kubelet_has_fail_cgroup_v1,
     minor,
     normalize_version,
@@ -261,16 +262,19 @@ def allows_cgroup_v1(inp: KubeadmInput) -> bool:
     return inp.cgroup_version == 1 and kubelet_has_fail_cgroup_v1(inp.kubernetes_version)
 
 
-def init_skip_phases(*, kube_proxy: bool, has_coredns: bool = True, preflight: bool = True) -> list[str]:
+def init_skip_phases(*, kube_proxy: bool, has_coredns: bool = True, preflight: bool = True,
+                     kubernetes_version: str = "") -> list[str]:
     """Phases `kubeadm init` must skip (passed with --skip-phases; the config
-    field only exists from v1beta3): kubelet-finalize always (kindlike does
-    its work without restarting the kubelet: bootstrap.kubeadm_init);
-    kube-proxy's addon when the config says kubeProxyMode: none; CoreDNS's
-    when the image has no CoreDNS image to run; preflight only for images
-    without crictl (the Debian-source v1.20 image), which kubeadm's
-    preflight insists on. The dry run shows the config's part; the node's
-    part is read from the node at create."""
-    return (([] if preflight else ["preflight"]) + ["kubelet-finalize"]
+    field only exists from v1beta3): kubelet-finalize where kindlike does its
+    work without restarting the kubelet (bootstrap.kubeadm_init,
+    versions.kubelet_finalize_without_restart); kube-proxy's addon when the
+    config says kubeProxyMode: none; CoreDNS's when the image has no CoreDNS
+    image to run; preflight only for images without crictl (the
+    Debian-source v1.20 image), which kubeadm's preflight insists on. The
+    dry run shows the config's part; the node's part is read from the node
+    at create."""
+    finalize = kubernetes_version and kubelet_finalize_without_restart(kubernetes_version)
+    return (([] if preflight else ["preflight"]) + (["kubelet-finalize"] if finalize else [])
             + ([] if has_coredns else ["addon/coredns"]) + ([] if kube_proxy else ["addon/kube-proxy"]))
 
 
@@ -567,5 +571,6 @@ def describe(inp: KubeadmInput) -> dict[str, Any]:
         "kubelet_feature_gates_added": userns_kubelet_gates(inp),
         "kube_proxy": None if proxy is None else {"mode": proxy["mode"], "conntrack": proxy["conntrack"]},
         "fail_cgroup_v1": not allows_cgroup_v1(inp),
-        "init_skip_phases": [] if inp.join else init_skip_phases(kube_proxy=inp.kube_proxy_mode != "none"),
+        "init_skip_phases": [] if inp.join else init_skip_phases(kube_proxy=inp.kube_proxy_mode != "none",
+                                                                 kubernetes_version=inp.kubernetes_version),
     }

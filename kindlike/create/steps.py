@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kindlike import helperimage
 from kindlike import kubeconfig as kc
-from kindlike.cluster import loadbalancer, usable, versions
+from kindlike.cluster import apiclient, loadbalancer, usable, versions
 from kindlike.cluster.boot import BOOT_TIMEOUT, wait_for_systemd
 from kindlike.cluster.kubectl import wait_api
-from kindlike.cluster.nodes import refuse_existing
+from kindlike.cluster.nodes import Node, refuse_existing
 from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_WORKER
 from kindlike.create import bootstrap, cni, extras, nodeconfig, provision
 from kindlike.create.context import Context, Note, Step
@@ -107,7 +107,8 @@ def init_control_plane(ctx: Context, note: Note) -> None:
     def init() -> None:
         bootstrap.kubeadm_init(ctx.control_plane, info.has_coredns,
                                kube_proxy=ctx.config.networking.kube_proxy_mode != "none", log=_detail(ctx),
-                               upload_certs=bool(ctx.secondary_control_planes))
+                               upload_certs=bool(ctx.secondary_control_planes),
+                               kubernetes_version=info.kubernetes_version)
 
     # What needs only the API server starts while init finishes, each part as
     # soon as the control plane can take it; the steps named after it wait
@@ -117,17 +118,41 @@ def init_control_plane(ctx: Context, note: Note) -> None:
     # not with more control planes to join: each one grows etcd, and until
     # its member starts the API server may not answer (kind joins them first).
     tasks: dict[str, bootstrap.Task] = {}
+    can_write = _admin_can_write(ctx)
     if _cni_disabled(ctx) is None and info.cni != "none":
-        tasks["cni"] = (bootstrap.admin_can_write, lambda: _install_cni(ctx))
+        tasks["cni"] = (can_write, lambda: _install_cni(ctx))
     if info.storage_manifest:
-        tasks["storage"] = (bootstrap.admin_can_write, lambda: _install_storage(ctx))
+        tasks["storage"] = (can_write, lambda: _install_storage(ctx))
     if _subnet_preseeded(ctx):
-        tasks["subnet"] = (bootstrap.admin_can_write, lambda: _preseed_subnet(ctx, [ctx.control_plane]))
+        tasks["subnet"] = (can_write, lambda: _preseed_subnet(ctx, [ctx.control_plane]))
     if ctx.workers and not ctx.secondary_control_planes:
         tasks["join"] = (bootstrap.join_can_start, lambda: _join_workers(ctx))
     ctx.early = bootstrap.while_init_runs(ctx.control_plane, init, tasks)
     if not info.has_coredns:
         note("no CoreDNS in the image: addon skipped")
+
+
+def _admin_can_write(ctx: Context):
+    """bootstrap.admin_can_write, asked from here once admin.conf is there."""
+    def check(cp: Node) -> bool:
+        api = _api(ctx)
+        if api is None or api.broken:
+            return bootstrap.admin_can_write(cp)
+        try:
+            return api.can_create("apps", "daemonsets")
+        except apiclient.ApiUnreachable:
+            # Refused while the API server starts; given up (apiclient)
+            # once kubectl in the node gets an answer this did not.
+            can = bootstrap.admin_can_write(cp)
+            api.broken = api.broken or can
+            return can
+    return check
+
+
+def _api(ctx: Context) -> apiclient.Api | None:
+    if ctx.api is None:
+        ctx.api = apiclient.admin_api(ctx.control_plane, ctx.api_endpoint)
+    return ctx.api
 
 
 def join_control_planes(ctx: Context, note: Note) -> None:
@@ -213,11 +238,13 @@ def wait_usable(ctx: Context, note: Note) -> None:
         note("API server only: no CNI installed, nodes stay NotReady until one is")
         return
     usable.wait_usable(ctx.control_plane, [n.name for n in ctx.nodes], ctx.opts.wait,
-                storage=bool(ctx.image.storage_manifest), say=getattr(note, "awaiting", None))
+                       storage=bool(ctx.image.storage_manifest), say=getattr(note, "awaiting", None), api=_api(ctx))
     note("nodes Ready, pod network and DNS answering")
 
 
 def export_kubeconfig(ctx: Context, note: Note) -> None:
+    if ctx.api is not None:
+        ctx.api.close()
     ctx.kubeconfig_path = str(kc.merge(ctx.name, kc.cluster_kubeconfig(ctx.engine, ctx.name), ctx.opts.kubeconfig))
 
 
@@ -225,7 +252,7 @@ def start_copy(ctx: Context, note: Note) -> None:
     # Every node boots into the snapshot's state; the kubelet starts the
     # control plane's static pods again, and they answer once etcd has
     # loaded its data.
-    wait_api(ctx.control_plane, 120, booted=True)
+    wait_api(ctx.control_plane, 120, booted=True, api=_api(ctx))
 
 
 def wait_usable_again(ctx: Context, note: Note) -> None:
@@ -233,7 +260,7 @@ def wait_usable_again(ctx: Context, note: Note) -> None:
     # started) since the start count. Every Node of the copy was registered
     # before the save, under the snapshot's names.
     usable.wait_usable(ctx.control_plane, None, ctx.opts.wait, since=ctx.started_at, storage=False,
-                       say=getattr(note, "awaiting", None), poll=usable.BOOT_POLL)
+                       say=getattr(note, "awaiting", None), kubectl_poll=usable.BOOT_POLL, api=_api(ctx))
     note("nodes Ready, pod network and DNS answering")
 
 

@@ -368,7 +368,11 @@ def test_kube_proxy_none_drops_document_and_skips_phase():
     assert "KubeProxyConfiguration" not in docs_of(render(worker(kube_proxy_mode="none")))
     info = describe(inp)
     assert info["kube_proxy"] is None
-    assert info["init_skip_phases"] == ["kubelet-finalize", "addon/kube-proxy"]
+    assert info["init_skip_phases"] == ["addon/kube-proxy"]
+    # From 1.37 kindlike does kubelet-finalize itself, without its kubelet restart.
+    assert describe(make("v1.37.2", kube_proxy_mode="none"))["init_skip_phases"] == [
+        "kubelet-finalize", "addon/kube-proxy"]
+    assert describe(make("v1.36.0"))["init_skip_phases"] == []
 
 
 # --------------------------------------------------------------------------- patches
@@ -481,7 +485,7 @@ def test_describe_summary():
         "mode": "iptables",
         "conntrack": {"maxPerCore": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
     }
-    assert info["init_skip_phases"] == ["kubelet-finalize"]
+    assert info["init_skip_phases"] == []
 
 
 def test_describe_120_rootless():

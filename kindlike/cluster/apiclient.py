@@ -1,0 +1,105 @@
+"""The API server asked from kindlike's own process, at the address the
+engine publishes it on, with the credentials of kubeadm's admin.conf.
+
+kindlike's waits (the admin able to write, a usable cluster) ask the API
+server again and again while the control plane starts on the same two
+cores. A kubectl started in a node for each look costs about 0.25
+CPU-seconds, taken from the control plane it waits for; a request on a
+kept connection costs milliseconds. Whoever uses it falls back to kubectl
+in the node when a request gets no answer: for that look only while the
+API server may still be starting (it then refuses connections here and
+in the node alike), for good (`broken`) once kubectl got an answer this
+could not (an address the host cannot reach) or the certificate does not
+name the address.
+"""
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import ssl
+import tempfile
+
+import yaml
+
+from kindlike.cluster.nodes import Node
+from kindlike.constants import ADMIN_CONF, API_SERVER_CONTAINER_PORT
+
+
+class ApiUnreachable(Exception):
+    pass
+
+
+class Api:
+    def __init__(self, host: str, port: int, admin_conf: str, timeout: float = 10):
+        doc = yaml.safe_load(admin_conf)
+        cluster, user = doc["clusters"][0]["cluster"], doc["users"][0]["user"]
+        ctx = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        # ssl loads a client certificate only from a file: one only we can
+        # read, gone once loaded.
+        with tempfile.TemporaryDirectory(prefix="kindlike-api-") as d:
+            pem = os.path.join(d, "admin.pem")
+            with os.fdopen(os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+                f.write(base64.b64decode(user["client-certificate-data"]) + b"\n"
+                        + base64.b64decode(user["client-key-data"]))
+            ctx.load_cert_chain(pem)
+        self.host, self.port, self.timeout, self._ssl = host, port, timeout, ctx
+        self._conn: http.client.HTTPSConnection | None = None
+        self.broken = False
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+        """(status, body); ApiUnreachable when no answer came, twice."""
+        if self.broken:
+            raise ApiUnreachable(f"{self.host}:{self.port}: not used any more")
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Accept": "application/json", **({"Content-Type": "application/json"} if data else {})}
+        for attempt in (1, 2):  # a kept connection the server has closed: once more on a new one
+            if self._conn is None:
+                self._conn = http.client.HTTPSConnection(self.host, self.port, context=self._ssl, timeout=self.timeout)
+            try:
+                self._conn.request(method, path, body=data, headers=headers)
+                res = self._conn.getresponse()
+                return res.status, res.read()
+            except (OSError, http.client.HTTPException) as e:
+                self.close()
+                if isinstance(e, ssl.SSLCertVerificationError):
+                    self.broken = True
+                if attempt == 2 or self.broken:
+                    raise ApiUnreachable(f"{self.host}:{self.port}: {e}") from e
+        raise AssertionError("unreachable")
+
+    def get(self, path: str) -> dict | None:
+        """The JSON at path; None unless the answer is 200."""
+        status, body = self.request("GET", path)
+        return json.loads(body) if status == 200 else None
+
+    def can_create(self, group: str, resource: str) -> bool:
+        status, body = self.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"verb": "create", "group": group, "resource": resource}}})
+        return status == 201 and bool(json.loads(body).get("status", {}).get("allowed"))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def published_address(endpoint: Node) -> tuple[str, int]:
+    """Where the host reaches the API server the endpoint container publishes."""
+    host, port = endpoint.engine.published_port(endpoint.name, API_SERVER_CONTAINER_PORT)
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host), int(port)
+
+
+def admin_api(cp: Node, endpoint: Node) -> Api | None:
+    """An Api for the cluster once kubeadm has written admin.conf in the
+    control plane; None before, or when the engine publishes no address."""
+    res = cp.exec("cat", ADMIN_CONF, check=False, timeout=30)
+    if res.code != 0 or not res.stdout.strip():
+        return None
+    try:
+        host, port = published_address(endpoint)
+        return Api(host, port, res.stdout)
+    except Exception:  # noqa: BLE001 - no address, odd credentials: kubectl in the node does then
+        return None
