@@ -16,7 +16,7 @@ waits, in this order, for:
      rules to a CoreDNS pod, maybe on another node over the VXLAN.
 
 One look a round reads everything the first four need: requests from
-kindlike's process when it has an Api (cluster/apiclient.py), four times a
+kindlike's process when it has an Api (cluster/apiclient.py), twice a
 second, else one kubectl in the control plane, once a second.
 
 After a boot (`since` given) the kubelet may start CoreDNS before the API
@@ -46,7 +46,10 @@ DNS_NAME = "kubernetes.default.svc.cluster.local"
 # from the control plane it waits for; once a second costs no time to
 # usable in hack/benchmark.py and a fifth less CPU than four times.
 _POLL = 1.0
-API_POLL = 0.25
+# A look from kindlike's process is six list requests: every 0.25 s they
+# slowed a joining control plane of a 3+1 cluster (its usable wait 10.2 s,
+# 3.8 s at 0.5 s).
+API_POLL = 0.5
 # What a look lists, as kubectl's `get nodes,daemonsets,... -A` does.
 _LISTS = (("/api/v1/nodes", "Node"), ("/apis/apps/v1/daemonsets", "DaemonSet"), ("/api/v1/pods", "Pod"),
           ("/api/v1/serviceaccounts", "ServiceAccount"), ("/apis/storage.k8s.io/v1/storageclasses", "StorageClass"),
