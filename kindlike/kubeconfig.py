@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from kindlike import constants, pids
+from kindlike.cluster.apiclient import published_address
 from kindlike.cluster.nodes import api_endpoint, control_planes, first_running
 from kindlike.constants import ADMIN_CONF
 from kindlike.errors import ClusterError, KindlikeError
@@ -73,12 +74,7 @@ def cluster_kubeconfig(engine, cluster: str, internal: bool = False) -> str:
     if internal:
         server = server_url(endpoint.name, constants.API_SERVER_CONTAINER_PORT)
     else:
-        host, port = engine.published_port(endpoint.name, constants.API_SERVER_CONTAINER_PORT)
-        if host in ("0.0.0.0", ""):
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
-        server = server_url(host, port)
+        server = server_url(*published_address(endpoint))
     return yaml.safe_dump(rewrite(res.stdout, cluster, server), sort_keys=False)
 
 

@@ -20,6 +20,7 @@ import json
 import os
 import ssl
 import tempfile
+from typing import Callable, TypeVar
 
 import yaml
 
@@ -86,8 +87,30 @@ class Api:
             self._conn = None
 
 
+T = TypeVar("T")
+
+
+def in_use(api: Api | None) -> bool:
+    return api is not None and not api.broken
+
+
+def ask(api: Api | None, by_api: Callable[[Api], T], by_kubectl: Callable[[], T], answered: Callable[[T], bool]) -> T:
+    """by_api(api) while the client is in use, else by_kubectl(). A request
+    that got no answer is asked with kubectl instead, and the client is
+    given up once kubectl got an answer (`answered`) it did not."""
+    if api is not None and not api.broken:
+        try:
+            return by_api(api)
+        except ApiUnreachable:
+            result = by_kubectl()
+            api.broken = api.broken or answered(result)  # a refused certificate gave it up already
+            return result
+    return by_kubectl()
+
+
 def published_address(endpoint: Node) -> tuple[str, int]:
-    """Where the host reaches the API server the endpoint container publishes."""
+    """Where the host reaches the API server the endpoint container publishes
+    (an address bound to every interface is reached on the loopback one)."""
     host, port = endpoint.engine.published_port(endpoint.name, API_SERVER_CONTAINER_PORT)
     return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host), int(port)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from kindlike.cluster.apiclient import Api, ApiUnreachable
+from kindlike.cluster.apiclient import Api, ask, in_use
 from kindlike.cluster.nodes import Node
 from kindlike.constants import ADMIN_CONF
 from kindlike.errors import ClusterError
@@ -29,23 +29,19 @@ def wait_api(cp: Node, timeout: float, *, booted: bool = False, api: Api | None 
     in the control plane."""
     deadline = time.monotonic() + timeout
     path = "/readyz" + ("?" + "&".join(f"exclude={h}" for h in BOOTSTRAP_HOOKS) if booted else "")
+
+    def by_kubectl() -> tuple[bool, str]:
+        res = kubectl(cp, "get", "--raw", path, check=False, timeout=30)
+        return res.code == 0, res.output.strip().splitlines()[-1] if res.output.strip() else "no answer"
+
     while True:
-        if api is not None and not api.broken:
-            try:
-                if api.request("GET", path)[0] == 200:
-                    return
-                res = None
-            except ApiUnreachable:
-                res = kubectl(cp, "get", "--raw", path, check=False, timeout=30)
-                api.broken = res.code == 0  # answered in the node, not at the host's address
-        else:
-            res = kubectl(cp, "get", "--raw", path, check=False, timeout=30)
-        if res is not None and res.code == 0:
+        ready, last = ask(api, lambda a: (a.request("GET", path)[0] == 200, "not ready"), by_kubectl,
+                          answered=lambda r: r[0])
+        if ready:
             return
         if time.monotonic() > deadline:
-            last = res.output.strip().splitlines()[-1] if res is not None and res.output.strip() else "not ready"
             raise ClusterError(f"the API server did not answer within {timeout:.0f}s of the start ({last})",
                                fix=f"inspect with: kindlike export logs --name {cp.name.rsplit('-control-plane', 1)[0]}")
         # A copy of a snapshot is up in seconds: poll finely (a request from
         # here costs next to nothing; a kubectl in the node 0.1 CPU-seconds).
-        time.sleep(0.1 if api is not None and not api.broken else 0.25)
+        time.sleep(0.1 if in_use(api) else 0.25)

@@ -35,7 +35,7 @@ import time
 from datetime import datetime
 from typing import Callable
 
-from kindlike.cluster.apiclient import Api, ApiUnreachable
+from kindlike.cluster.apiclient import Api, ask, in_use
 from kindlike.cluster.kubectl import kubectl
 from kindlike.cluster.nodes import Node
 from kindlike.errors import ClusterError
@@ -96,25 +96,18 @@ def wait_usable(cp: Node, expected: list[str] | None, timeout: float, *, since: 
             raise ClusterError(f"the cluster was not usable within {timeout:.0f}s: still waiting for {awaited}"
                                + "".join(f"\n  {w}" for w in _not_ready_reasons(items)),
                                fix="inspect with `kindlike export logs`, or raise --wait")
-        time.sleep(API_POLL if api is not None and not api.broken else kubectl_poll)
+        time.sleep(API_POLL if in_use(api) else kubectl_poll)
 
 
 def _look(cp: Node, api: Api | None) -> list[dict] | None:
     """Every object a round needs, each with its kind; None when the API
     server does not answer."""
-    failed = False
-    if api is not None and not api.broken:
-        try:
-            return items_of([(kind, api.get(path)) for path, kind in _LISTS])
-        except ApiUnreachable:
-            failed = True
-    res = kubectl(cp, "get", "nodes,daemonsets,pods,serviceaccounts,storageclasses,services", "-A", "-o", "json",
-                  check=False, timeout=30)
-    if res.code != 0:
-        return None
-    if failed:
-        api.broken = True  # the API server answers, not at the address the host was given: kubectl from now on
-    return json.loads(res.stdout).get("items", [])
+    def by_kubectl() -> list[dict] | None:
+        res = kubectl(cp, "get", "nodes,daemonsets,pods,serviceaccounts,storageclasses,services", "-A", "-o", "json",
+                      check=False, timeout=30)
+        return json.loads(res.stdout).get("items", []) if res.code == 0 else None
+    return ask(api, lambda a: items_of([(kind, a.get(path)) for path, kind in _LISTS]), by_kubectl,
+               answered=lambda items: items is not None)
 
 
 def items_of(lists: list[tuple[str, dict | None]]) -> list[dict] | None:

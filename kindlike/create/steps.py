@@ -135,17 +135,8 @@ def init_control_plane(ctx: Context, note: Note) -> None:
 def _admin_can_write(ctx: Context):
     """bootstrap.admin_can_write, asked from here once admin.conf is there."""
     def check(cp: Node) -> bool:
-        api = _api(ctx)
-        if api is None or api.broken:
-            return bootstrap.admin_can_write(cp)
-        try:
-            return api.can_create("apps", "daemonsets")
-        except apiclient.ApiUnreachable:
-            # Refused while the API server starts; given up (apiclient)
-            # once kubectl in the node gets an answer this did not.
-            can = bootstrap.admin_can_write(cp)
-            api.broken = api.broken or can
-            return can
+        return apiclient.ask(_api(ctx), lambda a: a.can_create("apps", "daemonsets"),
+                             lambda: bootstrap.admin_can_write(cp), answered=bool)
     return check
 
 

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from kindlike.cluster.apiclient import Api, ApiUnreachable
+from kindlike.cluster.apiclient import Api, ApiUnreachable, ask, in_use
 from kindlike.cluster.usable import items_of
 
 
@@ -141,3 +141,30 @@ def test_list_answers_become_items_with_their_kind():
         {"metadata": {"name": "a"}, "kind": "Node"}, {"metadata": {"name": "p"}, "kind": "Pod"},
         {"metadata": {"name": "q"}, "kind": "Pod"}]
     assert items_of([("Node", nodes), ("Pod", None)]) is None
+
+
+class _Unanswered:
+    """An Api whose requests get no answer (or `cert`: a refused certificate)."""
+
+    def __init__(self, cert=False):
+        self.broken, self.cert = False, cert
+
+    def get(self, path):
+        if self.cert:
+            self.broken = True
+        raise ApiUnreachable("no answer")
+
+
+def test_ask_falls_back_to_kubectl_and_gives_the_client_up_only_once_kubectl_answers():
+    starting = _Unanswered()
+    assert ask(starting, lambda a: a.get("/"), lambda: None, answered=lambda r: r is not None) is None
+    assert not starting.broken  # refused here and in the node alike: the API server is starting
+    assert ask(starting, lambda a: a.get("/"), lambda: ["x"], answered=lambda r: r is not None) == ["x"]
+    assert starting.broken and not in_use(starting)
+    # Given up, it is not asked again.
+    assert ask(starting, lambda a: pytest.fail("asked"), lambda: ["y"], answered=bool) == ["y"]
+    # A refused certificate gives it up whatever kubectl says.
+    refused = _Unanswered(cert=True)
+    assert ask(refused, lambda a: a.get("/"), lambda: None, answered=lambda r: r is not None) is None
+    assert refused.broken
+    assert ask(None, lambda a: pytest.fail("asked"), lambda: 3, answered=bool) == 3 and not in_use(None)
