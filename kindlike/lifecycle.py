@@ -24,7 +24,7 @@ import yaml
 from kindlike import kubeconfig as kc
 from kindlike.cluster import hosts, loadbalancer
 from kindlike.cluster.apiclient import admin_api
-from kindlike.cluster.boot import keep_pod_network_state, wait_for_systemd
+from kindlike.cluster.boot import keep_pod_network_state, restart_kubelets, wait_for_systemd
 from kindlike.cluster.kubectl import kubectl, wait_api
 from kindlike.cluster.nodes import Node, cluster_labels, first_running, list_nodes, load_balancer
 from kindlike.cluster.usable import BOOT_POLL, wait_usable
@@ -99,7 +99,8 @@ def start_cluster(engine, cluster: str, *, wait: float = 0.0, kubeconfig: str | 
         wait_api(cps[0], api_timeout, booted=True, api=api)
         res.durations["api"] = time.monotonic() - t0
         if wait > 0:
-            wait_usable(cps[0], None, wait, since=started_at, storage=False, say=say, kubectl_poll=BOOT_POLL, api=api)
+            wait_usable(cps[0], None, wait, since=started_at, storage=False, say=say, kubectl_poll=BOOT_POLL, api=api,
+                        kick=lambda names: restart_kubelets(kube, names))
             res.durations["usable"] = time.monotonic() - t0
     finally:
         if api is not None:

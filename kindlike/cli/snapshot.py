@@ -29,7 +29,8 @@ def save(state: State, name: str | None, output: str | None, leave_stopped: bool
     t0 = time.monotonic()
     s = snap.save(state.engine, cluster, snapshot_name, note=lambda line: state.status.line(f" • {line}"),
                   restart=not leave_stopped)
-    state.status.line(f"Saved cluster {cluster!r} as snapshot {s.name!r} ({len(s.nodes)} nodes, "
+    nodes = f"{len(s.nodes)} node" + ("s" if len(s.nodes) != 1 else "")
+    state.status.line(f"Saved cluster {cluster!r} as snapshot {s.name!r} ({nodes}, "
                       f"{_size(s.size)}) in {time.monotonic() - t0:.1f}s.")
     if output:
         t1 = time.monotonic()

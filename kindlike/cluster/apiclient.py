@@ -10,7 +10,9 @@ in the node when a request gets no answer: for that look only while the
 API server may still be starting (it then refuses connections here and
 in the node alike), for good (`broken`) once kubectl got an answer this
 could not (an address the host cannot reach) or the certificate does not
-name the address.
+name the address. While the API server starts, kubectl is asked at most
+once every FALLBACK_GAP seconds: each look in between counts as no answer,
+so a wait keeps its fine polling instead of a kubectl exec per look.
 """
 from __future__ import annotations
 
@@ -20,12 +22,17 @@ import json
 import os
 import ssl
 import tempfile
+import time
 from typing import Callable, TypeVar
 
 import yaml
 
 from kindlike.cluster.nodes import Node
 from kindlike.constants import ADMIN_CONF, API_SERVER_CONTAINER_PORT
+
+# A kubectl exec in a node takes 0.5-0.8 s on a busy 2-core machine: asked
+# for every look of a wait polling every 0.1 s, it was the wait's pace.
+FALLBACK_GAP = 2.0
 
 
 class ApiUnreachable(Exception):
@@ -48,6 +55,7 @@ class Api:
         self.host, self.port, self.timeout, self._ssl = host, port, timeout, ctx
         self._conn: http.client.HTTPSConnection | None = None
         self.broken = False
+        self.fallback_at = float("-inf")  # when kubectl was last asked instead
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
         """(status, body); ApiUnreachable when no answer came, twice."""
@@ -94,14 +102,20 @@ def in_use(api: Api | None) -> bool:
     return api is not None and not api.broken
 
 
-def ask(api: Api | None, by_api: Callable[[Api], T], by_kubectl: Callable[[], T], answered: Callable[[T], bool]) -> T:
+def ask(api: Api | None, by_api: Callable[[Api], T], by_kubectl: Callable[[], T], answered: Callable[[T], bool],
+        unanswered: T) -> T:
     """by_api(api) while the client is in use, else by_kubectl(). A request
-    that got no answer is asked with kubectl instead, and the client is
+    that got no answer is asked with kubectl instead (`unanswered` when
+    kubectl was asked less than FALLBACK_GAP seconds ago), and the client is
     given up once kubectl got an answer (`answered`) it did not."""
     if api is not None and not api.broken:
         try:
             return by_api(api)
         except ApiUnreachable:
+            now = time.monotonic()
+            if not api.broken and now - api.fallback_at < FALLBACK_GAP:
+                return unanswered
+            api.fallback_at = now
             result = by_kubectl()
             api.broken = api.broken or answered(result)  # a refused certificate gave it up already
             return result

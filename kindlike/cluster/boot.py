@@ -2,7 +2,9 @@
 keeps across a stop."""
 from __future__ import annotations
 
+import shlex
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from kindlike.cluster.nodes import Node
 from kindlike.errors import EngineError
@@ -54,3 +56,13 @@ KEPT_SUBNET_ENV = "/var/lib/kindlike/flannel-subnet.env"
 def keep_pod_network_state(node: Node) -> None:
     node.exec("sh", "-c", f"[ ! -s {FLANNEL_SUBNET_ENV} ] || {{ mkdir -p {KEPT_SUBNET_ENV.rsplit('/', 1)[0]} && "
                           f"cp {FLANNEL_SUBNET_ENV} {KEPT_SUBNET_ENV}; }}", check=False, timeout=30)
+
+
+
+def restart_kubelets(nodes: list[Node], names: set[str]) -> None:
+    """Restart the kubelet of each node whose hostname (its Kubernetes node
+    name) is in `names`; the running containers are left as they are."""
+    pattern = "|".join(shlex.quote(n) for n in sorted(names))
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        list(pool.map(lambda n: n.exec("sh", "-c", f'case "$(hostname)" in {pattern}) systemctl restart kubelet;; esac',
+                                       check=False, timeout=60), nodes))

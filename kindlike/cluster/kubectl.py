@@ -36,7 +36,7 @@ def wait_api(cp: Node, timeout: float, *, booted: bool = False, api: Api | None 
 
     while True:
         ready, last = ask(api, lambda a: (a.request("GET", path)[0] == 200, "not ready"), by_kubectl,
-                          answered=lambda r: r[0])
+                          answered=lambda r: r[0], unanswered=(False, "no answer"))
         if ready:
             return
         if time.monotonic() > deadline:

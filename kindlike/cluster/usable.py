@@ -25,6 +25,12 @@ and answered 30-40 s late. A CoreDNS pod still not Ready `DNS_GRACE`
 seconds after both its start and the API server's first answer is deleted
 (its ReplicaSet makes a new one, which reaches the API server at once);
 the ones on time are left alone.
+
+Each kubelet's informers also retry on their own: when a kubelet lists its
+pods before the Services, it refuses to start their containers ("services
+have not yet been read at least once") and tries them again only after
+10-20 s. The kubelet of a node with such a pod is restarted (`kick`), once;
+restarted, its informers list at once and the pods start.
 """
 from __future__ import annotations
 
@@ -62,7 +68,7 @@ DNS_GRACE = 3.0
 
 def wait_usable(cp: Node, expected: list[str] | None, timeout: float, *, since: float | None = None,
                 storage: bool = True, say: Callable[[str], None] | None = None, kubectl_poll: float = _POLL,
-                api: Api | None = None) -> None:
+                api: Api | None = None, kick: Callable[[set[str]], None] | None = None) -> None:
     """Return once the cluster is usable (above); else raise ClusterError
     naming what was still awaited. `expected`: the Node names to wait for (a
     joined kubelet registers a moment after its join), or None for every
@@ -70,10 +76,12 @@ def wait_usable(cp: Node, expected: list[str] | None, timeout: float, *, since: 
     a default StorageClass is expected. Without kube-proxy (kubeProxyMode:
     none) DNS is asked at a CoreDNS pod's address instead of the Service's.
     `say` hears each new thing awaited. `kubectl_poll`: the time between
-    looks made with kubectl."""
+    looks made with kubectl. `kick(node names)`: restarts those nodes'
+    kubelets (after a boot)."""
     deadline = time.monotonic() + timeout
     awaited, last, items = "", "", []
     api_answered: float | None = None
+    kicked: set[str] = set()
     while True:
         listed = _look(cp, api)
         if listed is not None:
@@ -81,6 +89,10 @@ def wait_usable(cp: Node, expected: list[str] | None, timeout: float, *, since: 
             api_answered = api_answered or time.time()
             if since is not None:
                 _restart_stalled_dns(cp, items, api_answered)
+                refusing = nodes_refusing_pods(items) - kicked
+                if kick is not None and refusing:
+                    kick(refusing)
+                    kicked |= refusing
             names = expected if expected is not None else [n["metadata"]["name"] for n in _of(items, "Node")]
             awaited = _first_awaited(items, names, since, storage) if names else "nodes to register"
             if not awaited:
@@ -107,7 +119,7 @@ def _look(cp: Node, api: Api | None) -> list[dict] | None:
                       check=False, timeout=30)
         return json.loads(res.stdout).get("items", []) if res.code == 0 else None
     return ask(api, lambda a: items_of([(kind, a.get(path)) for path, kind in _LISTS]), by_kubectl,
-               answered=lambda items: items is not None)
+               answered=lambda items: items is not None, unanswered=None)
 
 
 def items_of(lists: list[tuple[str, dict | None]]) -> list[dict] | None:
@@ -133,6 +145,22 @@ def stalled_dns_pods(items: list[dict], api_answered: float, now: float, grace: 
         if now - max(api_answered, *(_time(t) for t in starts)) >= grace:
             out.append(p["metadata"]["name"])
     return out
+
+
+_NO_SERVICES = "services have not yet been read"
+
+
+def nodes_refusing_pods(items: list[dict]) -> set[str]:
+    """The nodes whose kubelet refused a pod's container as it had not yet
+    listed the Services."""
+    out = set()
+    for p in _of(items, "Pod"):
+        status = p.get("status", {})
+        for c in status.get("initContainerStatuses", []) + status.get("containerStatuses", []):
+            waiting = c.get("state", {}).get("waiting", {})
+            if waiting.get("reason") == "CreateContainerConfigError" and _NO_SERVICES in waiting.get("message", ""):
+                out.add(p.get("spec", {}).get("nodeName", ""))
+    return out - {""}
 
 
 def _restart_stalled_dns(cp: Node, items: list[dict], api_answered: float) -> None:

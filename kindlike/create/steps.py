@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from kindlike import helperimage
 from kindlike import kubeconfig as kc
 from kindlike.cluster import apiclient, loadbalancer, usable, versions
-from kindlike.cluster.boot import BOOT_TIMEOUT, wait_for_systemd
+from kindlike.cluster.boot import BOOT_TIMEOUT, restart_kubelets, wait_for_systemd
 from kindlike.cluster.kubectl import wait_api
 from kindlike.cluster.nodes import Node, refuse_existing
 from kindlike.constants import API_SERVER_CONTAINER_PORT, ROLE_WORKER
@@ -136,7 +136,7 @@ def _admin_can_write(ctx: Context):
     """bootstrap.admin_can_write, asked from here once admin.conf is there."""
     def check(cp: Node) -> bool:
         return apiclient.ask(_api(ctx), lambda a: a.can_create("apps", "daemonsets"),
-                             lambda: bootstrap.admin_can_write(cp), answered=bool)
+                             lambda: bootstrap.admin_can_write(cp), answered=bool, unanswered=False)
     return check
 
 
@@ -251,7 +251,8 @@ def wait_usable_again(ctx: Context, note: Note) -> None:
     # started) since the start count. Every Node of the copy was registered
     # before the save, under the snapshot's names.
     usable.wait_usable(ctx.control_plane, None, ctx.opts.wait, since=ctx.started_at, storage=False,
-                       say=getattr(note, "awaiting", None), kubectl_poll=usable.BOOT_POLL, api=_api(ctx))
+                       say=getattr(note, "awaiting", None), kubectl_poll=usable.BOOT_POLL, api=_api(ctx),
+                       kick=lambda names: restart_kubelets(ctx.nodes, names))
     note("nodes Ready, pod network and DNS answering")
 
 

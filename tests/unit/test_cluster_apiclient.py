@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
+from kindlike.cluster import apiclient
 from kindlike.cluster.apiclient import Api, ApiUnreachable, ask, in_use
 from kindlike.cluster.usable import items_of
 
@@ -148,6 +149,7 @@ class _Unanswered:
 
     def __init__(self, cert=False):
         self.broken, self.cert = False, cert
+        self.fallback_at = float("-inf")
 
     def get(self, path):
         if self.cert:
@@ -155,16 +157,25 @@ class _Unanswered:
         raise ApiUnreachable("no answer")
 
 
-def test_ask_falls_back_to_kubectl_and_gives_the_client_up_only_once_kubectl_answers():
+def test_ask_falls_back_to_kubectl_and_gives_the_client_up_only_once_kubectl_answers(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(apiclient.time, "monotonic", lambda: clock[0])
+    no = dict(answered=lambda r: r is not None, unanswered="none yet")
     starting = _Unanswered()
-    assert ask(starting, lambda a: a.get("/"), lambda: None, answered=lambda r: r is not None) is None
+    assert ask(starting, lambda a: a.get("/"), lambda: None, **no) is None
     assert not starting.broken  # refused here and in the node alike: the API server is starting
-    assert ask(starting, lambda a: a.get("/"), lambda: ["x"], answered=lambda r: r is not None) == ["x"]
+    # kubectl again only FALLBACK_GAP after the last time; no answer in between.
+    clock[0] += apiclient.FALLBACK_GAP - 0.1
+    assert ask(starting, lambda a: a.get("/"), lambda: pytest.fail("kubectl asked"), **no) == "none yet"
+    clock[0] += 0.1
+    assert ask(starting, lambda a: a.get("/"), lambda: ["x"], **no) == ["x"]
     assert starting.broken and not in_use(starting)
-    # Given up, it is not asked again.
-    assert ask(starting, lambda a: pytest.fail("asked"), lambda: ["y"], answered=bool) == ["y"]
-    # A refused certificate gives it up whatever kubectl says.
+    # Given up, it is not asked again; kubectl is, every time.
+    assert ask(starting, lambda a: pytest.fail("asked"), lambda: ["y"], **no) == ["y"]
+    assert ask(starting, lambda a: pytest.fail("asked"), lambda: ["z"], **no) == ["z"]
+    # A refused certificate gives it up whatever kubectl says, and kubectl is asked at once.
     refused = _Unanswered(cert=True)
-    assert ask(refused, lambda a: a.get("/"), lambda: None, answered=lambda r: r is not None) is None
+    refused.fallback_at = clock[0]
+    assert ask(refused, lambda a: a.get("/"), lambda: None, **no) is None
     assert refused.broken
-    assert ask(None, lambda a: pytest.fail("asked"), lambda: 3, answered=bool) == 3 and not in_use(None)
+    assert ask(None, lambda a: pytest.fail("asked"), lambda: 3, answered=bool, unanswered=0) == 3 and not in_use(None)

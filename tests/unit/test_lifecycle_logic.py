@@ -93,3 +93,21 @@ def test_a_coredns_pod_is_stalled_only_when_not_ready_three_seconds_after_its_st
     assert stalled_dns_pods(items, api, api + 2) == []
     assert stalled_dns_pods(items, api, api + 3.5) == ["early-stuck"]
     assert stalled_dns_pods(items, api, api + 4.5) == ["early-stuck", "fresh"]
+
+
+def test_nodes_whose_kubelet_refused_a_pod_before_listing_services():
+    from kindlike.cluster.usable import nodes_refusing_pods
+
+    def pod(node, waiting, init=False):
+        key = "initContainerStatuses" if init else "containerStatuses"
+        return {"kind": "Pod", "metadata": {"name": f"p-{node}"}, "spec": {"nodeName": node},
+                "status": {key: [{"name": "c", "state": {"waiting": waiting} if waiting else {"running": {}}}]}}
+
+    refused = {"reason": "CreateContainerConfigError",
+               "message": "services have not yet been read at least once, cannot construct envvars"}
+    items = [pod("a", refused), pod("b", refused, init=True), pod("c", None),
+             pod("d", {"reason": "CreateContainerConfigError", "message": 'secret "x" not found'}),
+             pod("e", {"reason": "ContainerCreating"}), pod("", refused),
+             {"kind": "Node", "metadata": {"name": "a"}}]
+    assert nodes_refusing_pods(items) == {"a", "b"}
+    assert nodes_refusing_pods([pod("c", None)]) == set()
