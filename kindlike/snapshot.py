@@ -54,10 +54,13 @@ REPOSITORY = "kindlike-snapshot"
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _STEP_ROOT = "/run/kindlike-snapshot-root"
 _STEP_VAR = "/kindlike-snapshot-var"
-# containerd's unpacked layers move out of /var into the image itself, a
-# symlink left in their place: every copy shares them through the image's
-# layers instead of each node copying them into its /var volume.
+# containerd's unpacked layers and its content store move out of /var into
+# the image itself, a symlink left in their place: every copy shares them
+# through the image's layers instead of each node copying them into its /var
+# volume (as node images do since kindlike-unpack-images, where these paths
+# come from). etcd's spare WAL segment (64 MB it makes again) is left out.
 _LAYERS = "/kindlike/containerd-snapshots"
+_CONTENT = "/kindlike/containerd-content"
 # Run in a container of the node's committed filesystem, with the node's /var
 # volume mounted read-only and a tmpfs over /var (so no volume is made there):
 # a bind mount of / reaches the image's own /var under the tmpfs.
@@ -78,6 +81,13 @@ if [ -d "$snaps" ]; then
         ln -s {_LAYERS}/"${{d##*/}}" "$d"
     done
 fi
+c={_STEP_ROOT}/var/lib/containerd/io.containerd.content.v1.content
+if [ -d "$c" ] && [ ! -L "$c" ]; then
+    rm -rf {_STEP_ROOT}{_CONTENT}
+    mv "$c" {_STEP_ROOT}{_CONTENT}
+    ln -s {_CONTENT} "$c"
+fi
+rm -f {_STEP_ROOT}/var/lib/etcd/member/wal/*.tmp
 mkdir -p {_STEP_ROOT}/kindlike
 printf '%s\n' "$1" > {_STEP_ROOT}/kindlike/node-address
 umount {_STEP_ROOT}

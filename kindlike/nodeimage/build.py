@@ -51,6 +51,7 @@ from kindlike.nodeimage.plan import (
     check_binaries_dir,
     make_plan,
 )
+from kindlike.nodeimage.unpacked import unpack_images
 
 Progress = Callable[[str], None]
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -400,6 +401,7 @@ def _build_and_tag(cli: _Cli, plan: BuildPlan, dockerfile: Path, ctx: Path, buil
     t = time.monotonic()
     try:
         cli.stream(args, what=f"building node image {plan.image}", timeout=4 * 3600)
+        unpack_images(cli, tmp_tag, say)
         for tag in plan.tags:
             res = cli.run(["tag", tmp_tag, tag], timeout=120)
             if res.returncode != 0:

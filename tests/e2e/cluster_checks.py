@@ -175,3 +175,21 @@ def check_volume_types(k) -> None:
     for want in ("from-emptydir", "from-configmap", "from-secret", 'who="volumes"', "from-hostpath"):
         assert want in out, out
     assert k("get", "pod", "volumes", "-o", "jsonpath={.status.phase}") == "Succeeded", out
+
+
+def check_images_unpacked(nodes) -> None:
+    """The node image's preloaded images come unpacked for containerd's
+    overlayfs snapshotter (kindlike-unpack-images at build), their layers
+    and the content store in the image rather than in each node's /var."""
+    for n in nodes:
+        assert n.exec("readlink", "/var/lib/containerd/io.containerd.content.v1.content").stdout.strip() \
+            == "/kindlike/containerd-content", n.name
+        snapshotter = n.exec("sh", "-c", "grep -h -o 'snapshotter *= *\"[a-z-]*\"' /etc/containerd/config.toml "
+                                         "| head -n 1").stdout
+        if '"overlayfs"' not in snapshotter:
+            continue  # fuse-overlayfs or native: unpacked at first use from the content store, as before
+        log = n.exec("journalctl", "--no-pager", "-u", "containerd").stdout
+        assert "is not unpacked" not in log, f"{n.name}: {[l for l in log.splitlines() if 'is not unpacked' in l][:2]}"
+        links = n.exec("find", "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots",
+                       "-maxdepth", "1", "-type", "l", "-lname", "/kindlike/containerd-snapshots/*").stdout.split()
+        assert len(links) >= 9, f"{n.name}: {links}"

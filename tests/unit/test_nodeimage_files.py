@@ -27,6 +27,7 @@ SCRIPTS = [
     NODE / "files" / "usr" / "local" / "bin" / "entrypoint",
     EDITOR,
     NODE / "files" / "usr" / "local" / "bin" / "kindlike-preload-images",
+    NODE / "files" / "usr" / "local" / "bin" / "kindlike-unpack-images",
     NODE / "files" / "usr" / "local" / "bin" / "kindlike-flannel-offload",
     NODE / "build" / "setup-systemd.sh",
     NODE / "build" / "write-metadata.sh",

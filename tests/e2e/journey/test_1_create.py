@@ -84,6 +84,10 @@ def test_flannel_versions_and_rootless_settings(journey, engine):
     checks.check_userns_kubelet(journey.nodes, engine.info().rootless)
 
 
+def test_preloaded_images_come_unpacked(journey):
+    checks.check_images_unpacked(journey.nodes)
+
+
 def test_dns(journey):
     checks.check_dns(journey.k)
 
