@@ -418,7 +418,10 @@ def init_configuration(inp: KubeadmInput) -> dict[str, Any]:
 #   period before first waits a random part of one);
 # - the API server reached directly, as Flannel's (create/cni.py), not
 #   through the kubernetes Service: CoreDNS starts before kube-proxy has
-#   programmed it, and its client then backs off for up to half a minute.
+#   programmed it, and its client then backs off for up to half a minute;
+# - one replica in a cluster of one node (as k3s has): a second one on the
+#   same node guards against no node's loss, and starting it took CPU from
+#   the rest of the create.
 COREDNS_PATCH_FILE = "corednsdeployment+strategic.yaml"
 
 
@@ -430,7 +433,9 @@ def init_patches(inp: KubeadmInput) -> dict[str, str]:
     container = {"name": "coredns", "readinessProbe": {"periodSeconds": 1},
                  "env": [{"name": "KUBERNETES_SERVICE_HOST", "value": host},
                          {"name": "KUBERNETES_SERVICE_PORT", "value": port}]}
-    patch = {"spec": {"template": {"spec": {"containers": [container]}}}}
+    patch: dict[str, Any] = {"spec": {"template": {"spec": {"containers": [container]}}}}
+    if inp.control_planes == 1 and not inp.control_plane_taint:
+        patch["spec"]["replicas"] = 1
     return {COREDNS_PATCH_FILE: yaml.safe_dump(patch, sort_keys=False)}
 
 

@@ -557,6 +557,11 @@ def test_coredns_readiness_is_asked_every_second_where_kubeadm_can_patch_it():
     assert container == {"name": "coredns", "readinessProbe": {"periodSeconds": 1},
                          "env": [{"name": "KUBERNETES_SERVICE_HOST", "value": "demo-control-plane"},
                                  {"name": "KUBERNETES_SERVICE_PORT", "value": "6443"}]}
+    assert "replicas" not in yaml.safe_load(text)["spec"]  # kubeadm's two, with workers to spread them on
+    for single, inp in ((True, dataclasses.replace(inp, control_plane_taint=False)),
+                        (False, dataclasses.replace(inp, control_plane_taint=False, control_planes=3))):
+        spec = yaml.safe_load(kubeadm.init_patches(inp)[name])["spec"]
+        assert spec.get("replicas") == (1 if single else None)
     old = make("v1.30.9")
     assert kubeadm.init_patches(old) == {}
     init_old = next(d for d in yaml.safe_load_all(render(old)) if d and d["kind"] == "InitConfiguration")
