@@ -1,5 +1,6 @@
-"""A node's boot: systemd coming up in it, and the pod-network state it
-keeps across a stop."""
+"""A node's boot: systemd coming up in it, the pod-network state it keeps
+across a stop, and its kubelet restarted when it refused pods for not yet
+having listed the Services (cluster/usable.py)."""
 from __future__ import annotations
 
 import shlex
@@ -56,7 +57,6 @@ KEPT_SUBNET_ENV = "/var/lib/kindlike/flannel-subnet.env"
 def keep_pod_network_state(node: Node) -> None:
     node.exec("sh", "-c", f"[ ! -s {FLANNEL_SUBNET_ENV} ] || {{ mkdir -p {KEPT_SUBNET_ENV.rsplit('/', 1)[0]} && "
                           f"cp {FLANNEL_SUBNET_ENV} {KEPT_SUBNET_ENV}; }}", check=False, timeout=30)
-
 
 
 def restart_kubelets(nodes: list[Node], names: set[str]) -> None:

@@ -211,6 +211,9 @@ apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: {node_image['cgroup_driver']}
 failSwapOn: false
+# As kind and kindlike set it: the host's disk is the node's, and a shared
+# CI disk below the default 15% free put a disk-pressure taint on the node.
+evictionHard: {{imagefs.available: "0%", nodefs.available: "0%", nodefs.inodesFree: "0%"}}
 ---
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
