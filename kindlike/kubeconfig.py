@@ -18,8 +18,7 @@ from pathlib import Path
 import yaml
 
 from kindlike import constants, pids
-from kindlike.cluster.apiclient import published_address
-from kindlike.cluster.nodes import api_endpoint, control_planes, first_running
+from kindlike.cluster.nodes import api_endpoint, control_planes, first_running, published_address
 from kindlike.constants import ADMIN_CONF
 from kindlike.errors import ClusterError, KindlikeError
 

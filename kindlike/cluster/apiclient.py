@@ -27,8 +27,8 @@ from typing import Callable, TypeVar
 
 import yaml
 
-from kindlike.cluster.nodes import Node
-from kindlike.constants import ADMIN_CONF, API_SERVER_CONTAINER_PORT
+from kindlike.cluster.nodes import Node, published_address
+from kindlike.constants import ADMIN_CONF
 
 # A kubectl exec in a node takes 0.5-0.8 s on a busy 2-core machine: asked
 # for every look of a wait polling every 0.1 s, it was the wait's pace.
@@ -120,13 +120,6 @@ def ask(api: Api | None, by_api: Callable[[Api], T], by_kubectl: Callable[[], T]
             api.broken = api.broken or answered(result)  # a refused certificate gave it up already
             return result
     return by_kubectl()
-
-
-def published_address(endpoint: Node) -> tuple[str, int]:
-    """Where the host reaches the API server the endpoint container publishes
-    (an address bound to every interface is reached on the loopback one)."""
-    host, port = endpoint.engine.published_port(endpoint.name, API_SERVER_CONTAINER_PORT)
-    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host), int(port)
 
 
 def admin_api(cp: Node, endpoint: Node) -> Api | None:

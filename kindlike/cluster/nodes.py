@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kindlike.constants import (
+    API_SERVER_CONTAINER_PORT,
     LABEL_ADDRESS,
     LABEL_CLUSTER,
     LABEL_HOST_ADDRESS,
@@ -165,6 +166,13 @@ def api_endpoint(engine: Engine, cluster: str) -> Node:
     if not cps:
         raise ClusterError(f"cluster {cluster!r} has no control-plane node")
     return cps[0]
+
+
+def published_address(endpoint: Node) -> tuple[str, int]:
+    """Where the host reaches the API server the endpoint container publishes
+    (an address bound to every interface is reached on the loopback one)."""
+    host, port = endpoint.engine.published_port(endpoint.name, API_SERVER_CONTAINER_PORT)
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host), int(port)
 
 
 def first_running(nodes: list[Node]) -> Node | None:
