@@ -33,7 +33,7 @@ def stop_cluster(state: State, name: str | None, timeout: int) -> None:
     name = cluster_name(name)
     t0 = time.monotonic()
     stopped = stop_it(state.engine, name, timeout=timeout)
-    state.status.line(f"Stopped cluster {name!r} ({len(stopped)} containers) in {time.monotonic() - t0:.1f}s.")
+    state.status.line(f"Stopped cluster {name!r} ({len(stopped)} container{'s' if len(stopped) != 1 else ''}) in {time.monotonic() - t0:.1f}s.")
 
 
 @start.command("cluster")
@@ -51,6 +51,6 @@ def start_cluster(state: State, name: str | None, wait: str, kubeconfig: str | N
     res = start_it(state.engine, name, wait=wait_s, kubeconfig=kubeconfig)
     took = max(res.durations.values())
     what = "nodes Ready, pod network and DNS answering" if wait_s > 0 else "API server answering"
-    state.status.line(f"Started cluster {name!r} ({len(res.nodes)} containers, {what}) in {took:.1f}s.")
+    state.status.line(f"Started cluster {name!r} ({len(res.nodes)} container{'s' if len(res.nodes) != 1 else ''}, {what}) in {took:.1f}s.")
     if res.kubeconfig_changed:
         state.status.line(f'Updated context "{context_name(name)}" in {res.kubeconfig_path}')

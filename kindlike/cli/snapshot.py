@@ -29,8 +29,8 @@ def save(state: State, name: str | None, output: str | None, leave_stopped: bool
     t0 = time.monotonic()
     s = snap.save(state.engine, cluster, snapshot_name, note=lambda line: state.status.line(f" • {line}"),
                   restart=not leave_stopped)
-    nodes = f"{len(s.nodes)} node" + ("s" if len(s.nodes) != 1 else "")
-    state.status.line(f"Saved cluster {cluster!r} as snapshot {s.name!r} ({nodes}, "
+    state.status.line(f"Saved cluster {cluster!r} as snapshot {s.name!r} "
+                      f"({len(s.nodes)} node{'s' if len(s.nodes) != 1 else ''}, "
                       f"{_size(s.size)}) in {time.monotonic() - t0:.1f}s.")
     if output:
         t1 = time.monotonic()
