@@ -93,6 +93,9 @@ def run(ctx: Context, steps: Sequence[Step]) -> None:
                         delete_cluster(ctx.engine.at(url), ctx.name)
                 except Exception as cleanup_error:  # noqa: BLE001 - reported with the original error
                     left = cleanup_error
+        interrupt = _interrupt_behind(e)
+        if interrupt is not None and interrupt is not e:
+            raise interrupt from None
         if current.check or isinstance(e, StepError) or not isinstance(e, Exception):
             raise
         cause = e
@@ -105,6 +108,21 @@ def run(ctx: Context, steps: Sequence[Step]) -> None:
             err.fix = (f"the {ctx.engine.name} engine did not answer the cleanup either; once it is back, "
                        f"remove what is left with: kindlike delete cluster --name {ctx.name}")
         raise err from e
+
+
+def _interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM) that `e` was raised while unwinding, if any:
+    one that hits a thread waiting on a future can surface as the lock's
+    "release unlocked lock" (a CPython race in Condition.wait), which must
+    still end the create as interrupted, not as a failed step."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__context__
+    return None
 
 
 @contextmanager

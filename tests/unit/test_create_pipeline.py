@@ -70,3 +70,25 @@ def test_a_check_refuses_with_its_own_error_and_nothing_is_removed(monkeypatch):
     with pytest.raises(KindlikeError) as e:
         pipeline.run(ctx, [Step("Check", check, check=True), Step("Never", lambda c, n: 1 / 0)])
     assert e.value is refusal and deleted == []
+
+
+def test_an_error_raised_while_a_ctrl_c_unwound_ends_as_the_interrupt(monkeypatch):
+    """Seen in a CI run: Ctrl-C while the main thread waited on a future came
+    out as RuntimeError('release unlocked lock'), and the create exited 1
+    as a failed step instead of 130 as interrupted."""
+    ctx, _, deleted = context(monkeypatch)
+    interrupt = KeyboardInterrupt()
+
+    def waits(c, note):
+        try:
+            raise interrupt
+        finally:
+            raise RuntimeError("release unlocked lock")
+
+    with pytest.raises(KeyboardInterrupt) as e:
+        pipeline.run(ctx, [Step("Create", lambda c, n: setattr(c, "created", True)), Step("Init", waits)])
+    assert e.value is interrupt and deleted == ["demo"]
+    # A plain failure stays a failed step.
+    ctx, _, _ = context(monkeypatch)
+    with pytest.raises(StepError):
+        pipeline.run(ctx, [Step("Fail", lambda c, n: 1 / 0)])
